@@ -1,0 +1,80 @@
+"""The aiohttp application: static client, signalling WebSocket, health and metrics."""
+
+from __future__ import annotations
+
+import os
+import resource
+from pathlib import Path
+
+from aiohttp import web
+
+import sfu.network
+
+from .chat_store import ChatStore
+from .conference import Conference
+from .config import Config
+from .session import websocket_handler
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+conference_key = web.AppKey("conference", Conference)
+config_key = web.AppKey("config", Config)
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "index.html")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Counters in Prometheus text format."""
+    conference = request.app[conference_key]
+    counters = conference.media.counters
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    lines = [
+        ("huddle_rooms", "gauge", len(conference.rooms)),
+        ("huddle_participants", "gauge", sum(len(r.peers) for r in conference.rooms.values())),
+        ("huddle_rtp_packets_in_total", "counter", counters.packets_in),
+        ("huddle_rtp_packets_out_total", "counter", counters.packets_out),
+        ("huddle_rtp_payload_bytes_out_total", "counter", counters.bytes_out),
+        ("huddle_rtp_retransmissions_total", "counter", counters.retransmissions),
+        ("huddle_keyframe_requests_total", "counter", counters.keyframe_requests),
+        ("process_cpu_seconds_total", "counter", usage.ru_utime + usage.ru_stime),
+        ("process_resident_memory_bytes", "gauge", _rss_bytes()),
+    ]
+    text = "".join(f"# TYPE {name} {kind}\n{name} {value}\n" for name, kind, value in lines)
+    return web.Response(text=text, content_type="text/plain")
+
+
+def _rss_bytes() -> int:
+    try:
+        with open(f"/proc/{os.getpid()}/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def build_app(config: Config) -> web.Application:
+    sfu.network.use_host_addresses(config.effective_media_addresses())
+    app = web.Application()
+    app[config_key] = config
+    store = ChatStore(config.chat_db_path)
+    conference = Conference(config, store)
+    app[conference_key] = conference
+
+    async def lifecycle(app: web.Application):
+        await store.open()
+        yield
+        await conference.close()
+        await store.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/", index)
+    app.router.add_get("/ws", websocket_handler)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_static("/static/", STATIC_DIR)
+    return app

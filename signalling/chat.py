@@ -1,0 +1,59 @@
+"""Chat: validate what arrives on a participant's data channel, store it, fan it out.
+
+The sender gets a ``chat_ack`` carrying the stored message (its server id and
+time) only once the message is committed; everyone else in the room gets it as
+``chat``. A resend with a client id already stored is acknowledged again with
+the first copy and not shown twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sfu import MediaServer
+
+from .chat_store import ChatStore
+from .protocol import ProtocolError, parse_chat_message
+
+if TYPE_CHECKING:
+    from .conference import Peer
+
+
+class ChatService:
+    def __init__(
+        self,
+        store: ChatStore,
+        media: MediaServer,
+        participants_of: Callable[[str], list[str]],
+    ) -> None:
+        self._store = store
+        self._media = media
+        self._participants_of = participants_of
+
+    async def receive(self, peer: Peer, payload: str) -> None:
+        try:
+            message = parse_chat_message(payload)
+        except ProtocolError as exc:
+            self._send(peer, [peer.participant_id], error_payload(exc))
+            return
+        stored, created = await self._store.append(
+            peer.room_id,
+            peer.identity,
+            peer.participant_id,
+            peer.name,
+            message["client_id"],
+            message["text"],
+        )
+        self._send(peer, [peer.participant_id], {"type": "chat_ack", "message": stored.to_json()})
+        if created:
+            others = [p for p in self._participants_of(peer.room_id) if p != peer.participant_id]
+            self._send(peer, others, {"type": "chat", "message": stored.to_json()})
+
+    def _send(self, peer: Peer, participant_ids: list[str], message: dict[str, Any]) -> None:
+        self._media.send_data(peer.room_id, participant_ids, json.dumps(message))
+
+
+def error_payload(exc: ProtocolError) -> dict[str, Any]:
+    return {"type": "error", "code": exc.code, "message": exc.message}

@@ -1,0 +1,166 @@
+"""The signalling protocol: JSON messages over one WebSocket, version 1.
+
+``docs/protocol.md`` shows an example of every message. The schemas below are
+the truth the server checks each incoming message against; a message that
+fails gets an ``error`` with a code and never reaches the rest of the server.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+PROTOCOL_VERSION = 1
+MAX_MESSAGE_BYTES = 64 * 1024  # a WebSocket text message, SDP included
+MAX_SDP_BYTES = 48 * 1024
+SOURCES = ["camera", "microphone", "screen", "screen_audio"]
+
+
+class ProtocolError(Exception):
+    """A client message that cannot be served; ``code`` is stable, ``message`` is for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+_NAME = {"type": "string", "minLength": 1, "maxLength": 64}
+_ID = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9_.-]+$"}
+_SDP = {"type": "string", "minLength": 1, "maxLength": MAX_SDP_BYTES}
+
+
+def _message(message_type: str, properties: dict[str, Any], required: list[str]) -> dict:
+    return {
+        "type": "object",
+        "properties": {"type": {"const": message_type}, "request_id": _ID, **properties},
+        "required": ["type", *required],
+        "additionalProperties": False,
+    }
+
+
+CLIENT_MESSAGES: dict[str, dict] = {
+    "join": _message(
+        "join",
+        {
+            "version": {"const": PROTOCOL_VERSION},
+            "room": _ID,
+            "name": _NAME,
+            "identity": _ID,
+        },
+        ["version", "room", "name"],
+    ),
+    "publish_offer": _message(
+        "publish_offer",
+        {
+            "sdp": _SDP,
+            "tracks": {
+                "type": "array",
+                "maxItems": 16,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "mid": {"type": "string", "minLength": 1, "maxLength": 32},
+                        "source": {"enum": SOURCES},
+                        "muted": {"type": "boolean"},
+                    },
+                    "required": ["mid", "source"],
+                    "additionalProperties": False,
+                },
+            },
+        },
+        ["sdp"],
+    ),
+    "subscribe_answer": _message("subscribe_answer", {"sdp": _SDP}, ["sdp"]),
+    "ice_candidate": _message(
+        "ice_candidate",
+        {
+            "target": {"enum": ["publisher", "subscriber"]},
+            "candidate": {"type": "string", "maxLength": 1024},
+            "sdp_mid": {"type": ["string", "null"], "maxLength": 32},
+            "sdp_mline_index": {"type": ["integer", "null"], "minimum": 0, "maximum": 1024},
+        },
+        ["target", "candidate"],
+    ),
+    "mute": _message(
+        "mute",
+        {"track_id": _ID, "muted": {"type": "boolean"}},
+        ["track_id", "muted"],
+    ),
+    "leave": _message("leave", {}, []),
+    "ping": _message("ping", {}, []),
+}
+
+_VALIDATORS = {name: Draft202012Validator(schema) for name, schema in CLIENT_MESSAGES.items()}
+
+
+def parse_client_message(raw: str | bytes) -> dict[str, Any]:
+    """Decode and validate one client message, or raise :class:`ProtocolError`."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(
+            "message_too_large", f"messages are limited to {MAX_MESSAGE_BYTES} bytes"
+        )
+    try:
+        message = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError("invalid_json", f"not valid JSON: {exc}") from exc
+    if not isinstance(message, dict):
+        raise ProtocolError("invalid_message", "a message must be a JSON object")
+    message_type = message.get("type")
+    if not isinstance(message_type, str):
+        raise ProtocolError("invalid_message", "a message needs a string 'type'")
+    validator = _VALIDATORS.get(message_type)
+    if validator is None:
+        raise ProtocolError("unknown_type", f"unknown message type {message_type[:64]!r}")
+    error = next(iter(validator.iter_errors(message)), None)
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "message"
+        raise ProtocolError("invalid_message", f"{message_type}: {where}: {error.message[:200]}")
+    return message
+
+
+def error_message(code: str, message: str, request_id: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if request_id is not None:
+        out["request_id"] = request_id
+    return out
+
+
+# --- chat on the data channel -------------------------------------------------
+
+MAX_CHAT_TEXT = 4000  # characters
+MAX_CHAT_PAYLOAD_BYTES = 16 * 1024
+
+CHAT_SEND_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "type": {"const": "chat"},
+        "client_id": _ID,
+        "text": {"type": "string", "minLength": 1},
+    },
+    "required": ["type", "client_id", "text"],
+    "additionalProperties": False,
+}
+_CHAT_VALIDATOR = Draft202012Validator(CHAT_SEND_SCHEMA)
+
+
+def parse_chat_message(raw: str) -> dict[str, Any]:
+    """Decode and validate a chat message a client sent on its data channel."""
+    if len(raw.encode("utf-8", errors="replace")) > MAX_CHAT_PAYLOAD_BYTES:
+        raise ProtocolError(
+            "message_too_large", f"chat messages are limited to {MAX_CHAT_PAYLOAD_BYTES} bytes"
+        )
+    try:
+        message = json.loads(raw)
+    except ValueError as exc:
+        raise ProtocolError("invalid_json", f"not valid JSON: {exc}") from exc
+    error = next(iter(_CHAT_VALIDATOR.iter_errors(message)), None)
+    if error is not None:
+        raise ProtocolError("invalid_message", f"chat: {error.message[:200]}")
+    if len(message["text"]) > MAX_CHAT_TEXT:
+        raise ProtocolError(
+            "message_too_large", f"chat text is limited to {MAX_CHAT_TEXT} characters"
+        )
+    return message

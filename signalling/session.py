@@ -1,0 +1,147 @@
+"""One client's signalling WebSocket: read, validate, dispatch; write through a queue.
+
+Outgoing messages go through a bounded queue drained by one writer task, so a
+client that reads slowly can delay only itself; if its queue fills it is
+disconnected rather than holding up the room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from sfu import MediaError
+
+from .conference import Conference, Peer
+from .protocol import ProtocolError, error_message, parse_client_message
+
+logger = logging.getLogger(__name__)
+
+OUTGOING_QUEUE_LIMIT = 1000
+WS_MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # larger frames close the socket (1009)
+
+
+class Session:
+    def __init__(self, ws: web.WebSocketResponse, conference: Conference) -> None:
+        self.ws = ws
+        self.conference = conference
+        self.peer: Peer | None = None
+        self._outgoing: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(OUTGOING_QUEUE_LIMIT)
+        self._closing: str | None = None
+
+    def send(self, message: dict[str, Any]) -> None:
+        if self._closing is not None:
+            return
+        try:
+            self._outgoing.put_nowait(message)
+        except asyncio.QueueFull:
+            self.disconnect("too many unread messages")
+
+    def disconnect(self, reason: str) -> None:
+        if self._closing is None:
+            self._closing = reason
+            with contextlib.suppress(asyncio.QueueFull):
+                self._outgoing.put_nowait(None)
+
+    async def run(self) -> None:
+        writer = asyncio.create_task(self._write_loop())
+        try:
+            await self._read_loop()
+        finally:
+            if self.peer is not None:
+                reason = "left" if self._closing == "left" else "disconnected"
+                await self.conference.leave(self.peer, reason)
+            self.disconnect("closed")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(writer, timeout=2)
+            writer.cancel()
+            await self.ws.close()
+
+    async def _read_loop(self) -> None:
+        timeout = self.conference.config.join_timeout
+        while self._closing is None:
+            try:
+                msg = await asyncio.wait_for(
+                    self.ws.receive(), timeout=timeout if self.peer is None else None
+                )
+            except TimeoutError:
+                self.send(error_message("join_timeout", f"no join within {timeout:g} s"))
+                self.disconnect("join timeout")
+                return
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                return
+            if msg.type == WSMsgType.ERROR:
+                logger.info("websocket error: %s", self.ws.exception())
+                return
+            if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                continue
+            await self._handle(msg.data)
+
+    async def _handle(self, raw: str | bytes) -> None:
+        request_id = None
+        try:
+            message = parse_client_message(raw)
+            request_id = message.get("request_id")
+            await self._dispatch(message)
+        except ProtocolError as exc:
+            self.send(error_message(exc.code, exc.message, request_id))
+        except MediaError as exc:
+            self.send(error_message(exc.code, exc.message, request_id))
+        except Exception:
+            logger.exception("unexpected error handling a client message")
+            self.send(error_message("internal_error", "the server failed to handle that message"))
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "ping":
+            self.send({"type": "pong"})
+            return
+        if kind == "join":
+            if self.peer is not None:
+                raise ProtocolError("already_joined", "this connection has already joined a room")
+            self.peer = await self.conference.join(
+                message["room"],
+                message["name"],
+                message.get("identity"),
+                self.send,
+                self.disconnect,
+            )
+            return
+        peer = self.peer
+        if peer is None:
+            raise ProtocolError("not_joined", f"send join before {kind}")
+        if kind == "publish_offer":
+            await self.conference.publish(peer, message["sdp"], message.get("tracks", []))
+        elif kind == "subscribe_answer":
+            await self.conference.answer_subscription(peer, message["sdp"])
+        elif kind == "ice_candidate":
+            await self.conference.add_ice_candidate(peer, message)
+        elif kind == "mute":
+            self.conference.set_muted(peer, message["track_id"], message["muted"])
+        elif kind == "leave":
+            self.disconnect("left")
+
+    async def _write_loop(self) -> None:
+        while True:
+            message = await self._outgoing.get()
+            if message is None or self.ws.closed:
+                break
+            try:
+                await self.ws.send_json(message)
+            except (ConnectionError, RuntimeError):
+                break
+        if self._closing not in (None, "left", "closed") and not self.ws.closed:
+            await self.ws.close(code=4000, message=self._closing.encode()[:120])
+
+
+async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=WS_MAX_MESSAGE_BYTES)
+    await ws.prepare(request)
+    from .app import conference_key
+
+    await Session(ws, request.app[conference_key]).run()
+    return ws
