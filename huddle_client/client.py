@@ -138,7 +138,15 @@ class HuddleClient:
         self._ws = await self._http.ws_connect(self.ws_url, timeout=aiohttp.ClientWSTimeout(ws_close=5))
         self._reader = asyncio.create_task(self._read_loop())
         joined = self._expect("joined")
-        await self.send({"type": "join", "version": PROTOCOL_VERSION, "room": room, "name": self.name, "identity": self.identity})
+        await self.send(
+            {
+                "type": "join",
+                "version": PROTOCOL_VERSION,
+                "room": room,
+                "name": self.name,
+                "identity": self.identity,
+            }
+        )
         message = await self._wait(joined)
         self.room = room
         self.participant_id = message["participant_id"]
@@ -318,7 +326,9 @@ class HuddleClient:
         self._waiters.setdefault(kind, []).append(future)
         return future
 
-    async def _wait(self, future: asyncio.Future[dict[str, Any]], timeout: float | None = None) -> dict[str, Any]:
+    async def _wait(
+        self, future: asyncio.Future[dict[str, Any]], timeout: float | None = None
+    ) -> dict[str, Any]:
         return await asyncio.wait_for(future, timeout or self.timeout)
 
     async def _wait_for(self, condition: Callable[[], bool], timeout: float | None = None) -> None:

@@ -141,6 +141,20 @@ def transport_connected(transport: RTCDtlsTransport) -> bool:
     return transport.state == "connected"
 
 
+async def wait_connected(transport: RTCDtlsTransport) -> None:
+    """Return once the DTLS transport is connected; raise ConnectionError if it closes first."""
+    changed = asyncio.Event()
+    transport.on("statechange", changed.set)
+    try:
+        while transport.state != "connected":
+            if transport.state in ("closed", "failed"):
+                raise ConnectionError(f"transport {transport.state}")
+            changed.clear()
+            await changed.wait()
+    finally:
+        transport.remove_listener("statechange", changed.set)
+
+
 # --- negotiation ------------------------------------------------------------
 
 

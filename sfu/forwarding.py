@@ -244,8 +244,7 @@ class DownTrack:
             (
                 c
                 for c in codecs
-                if c.mimeType.lower().endswith("/rtx")
-                and c.parameters.get("apt") == media.payloadType
+                if c.mimeType.lower().endswith("/rtx") and c.parameters.get("apt") == media.payloadType
             ),
             None,
         )

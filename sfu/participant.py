@@ -115,9 +115,7 @@ class MediaParticipant:
             by_mid = {t.info.mid: t for t in self.uptracks.values()}
             for transceiver in pc.getTransceivers():
                 media = media_by_mid.get(transceiver.mid)
-                sending = (
-                    media is not None and media.port != 0 and media.direction in SENDING_DIRECTIONS
-                )
+                sending = media is not None and media.port != 0 and media.direction in SENDING_DIRECTIONS
                 existing = by_mid.get(transceiver.mid)
                 if existing is not None and not sending:
                     removed.append(self._remove_uptrack(existing))
@@ -268,9 +266,7 @@ class MediaParticipant:
         def on_message(message: str | bytes) -> None:
             if isinstance(message, bytes):
                 message = message.decode("utf-8", errors="replace")
-            asyncio.ensure_future(
-                self._emit(DataReceived(self.room_id, self.participant_id, message))
-            )
+            asyncio.ensure_future(self._emit(DataReceived(self.room_id, self.participant_id, message)))
 
         @channel.on("open")
         def on_open() -> None:

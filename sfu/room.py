@@ -34,9 +34,7 @@ class MediaRoom:
             await participant.subscribe(self.uptracks(exclude=participant_id))
         return participant
 
-    async def publish(
-        self, participant_id: str, offer_sdp: str, sources: dict[str, str]
-    ) -> PublishResult:
+    async def publish(self, participant_id: str, offer_sdp: str, sources: dict[str, str]) -> PublishResult:
         participant = self.participants[participant_id]
         result = await participant.publish(offer_sdp, sources)
         await self._tracks_removed(participant_id, result.removed)

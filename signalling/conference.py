@@ -158,9 +158,7 @@ class Conference:
             {
                 "type": "publish_answer",
                 "sdp": result.sdp,
-                "tracks": [
-                    {"mid": t.info.mid, "track_id": t.info.track_id} for t in peer.tracks.values()
-                ],
+                "tracks": [{"mid": t.info.mid, "track_id": t.info.track_id} for t in peer.tracks.values()],
             }
         )
 

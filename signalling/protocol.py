@@ -99,9 +99,7 @@ _VALIDATORS = {name: Draft202012Validator(schema) for name, schema in CLIENT_MES
 def parse_client_message(raw: str | bytes) -> dict[str, Any]:
     """Decode and validate one client message, or raise :class:`ProtocolError`."""
     if len(raw) > MAX_MESSAGE_BYTES:
-        raise ProtocolError(
-            "message_too_large", f"messages are limited to {MAX_MESSAGE_BYTES} bytes"
-        )
+        raise ProtocolError("message_too_large", f"messages are limited to {MAX_MESSAGE_BYTES} bytes")
     try:
         message = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -160,7 +158,5 @@ def parse_chat_message(raw: str) -> dict[str, Any]:
     if error is not None:
         raise ProtocolError("invalid_message", f"chat: {error.message[:200]}")
     if len(message["text"]) > MAX_CHAT_TEXT:
-        raise ProtocolError(
-            "message_too_large", f"chat text is limited to {MAX_CHAT_TEXT} characters"
-        )
+        raise ProtocolError("message_too_large", f"chat text is limited to {MAX_CHAT_TEXT} characters")
     return message
