@@ -291,8 +291,16 @@ class HuddleClient:
             await self.send({"type": "leave"})
         await self.close()
 
+    async def abort(self) -> None:
+        """Cut the signalling TCP connection without a WebSocket close, as a crash would."""
+        if self._ws is not None:
+            connection = self._ws._response.connection
+            if connection is not None and connection.transport is not None:
+                connection.transport.abort()
+        await self.close()
+
     async def close(self) -> None:
-        """Drop everything without saying goodbye (as a crash or a lost network would)."""
+        """Drop everything without saying goodbye to the room."""
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -318,8 +326,24 @@ class HuddleClient:
         assert self._ws is not None
         await self._ws.send_str(payload)
 
-    async def wait_for_message(self, kind: str, timeout: float | None = None) -> dict[str, Any]:
-        return await self._wait(self._expect(kind), timeout)
+    async def wait_for_event(
+        self,
+        kind: str,
+        predicate: Callable[[dict[str, Any]], bool] | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """The first server message of ``kind`` (received before or after this call)."""
+
+        def find() -> dict[str, Any] | None:
+            for event in self.events:
+                if event["type"] == kind and (predicate is None or predicate(event)):
+                    return event
+            return None
+
+        await self._wait_for(lambda: find() is not None, timeout)
+        found = find()
+        assert found is not None
+        return found
 
     def _expect(self, kind: str) -> asyncio.Future[dict[str, Any]]:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()

@@ -41,20 +41,37 @@ class _Paced(MediaStreamTrack):
 
 
 class ColourVideoTrack(_Paced):
-    """Frames of one solid RGB colour."""
+    """Frames of one RGB colour; with ``noise``, a changing grain of that amplitude on top.
+
+    Grain makes every frame expensive to encode, so frames span several packets,
+    as a real camera's do.
+    """
 
     kind = "video"
 
-    def __init__(self, rgb: tuple[int, int, int], width: int = 160, height: int = 120, fps: int = 15):
+    def __init__(
+        self,
+        rgb: tuple[int, int, int],
+        width: int = 160,
+        height: int = 120,
+        fps: int = 15,
+        noise: int = 0,
+    ) -> None:
         super().__init__(fps)
         self.fps = fps
-        image = np.zeros((height, width, 3), dtype=np.uint8)
-        image[:, :] = rgb
-        self._image = image
+        base = np.zeros((height, width, 3), dtype=np.int16)
+        base[:, :] = rgb
+        rng = np.random.default_rng(1)
+        variants = 8 if noise else 1
+        self._images = [
+            np.clip(base + rng.integers(-noise, noise + 1, base.shape), 0, 255).astype(np.uint8)
+            for _ in range(variants)
+        ]
 
     async def recv(self) -> VideoFrame:
         index = await self._next_index()
-        frame = VideoFrame.from_ndarray(self._image, format="rgb24")
+        image = self._images[index % len(self._images)]
+        frame = VideoFrame.from_ndarray(image, format="rgb24")
         frame.pts = int(index * 90000 / self.fps)
         frame.time_base = fractions.Fraction(1, 90000)
         return frame

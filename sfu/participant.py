@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 CHAT_CHANNEL_LABEL = "chat"
 PENDING_DATA_LIMIT = 200  # messages kept for a participant whose channel is not open yet
+INCOMING_DATA_LIMIT = 256  # messages from one participant waiting to be handled
 SENDING_DIRECTIONS = ("sendonly", "sendrecv")
 
 
@@ -91,6 +92,9 @@ class MediaParticipant:
         self._subscriber: RTCPeerConnection | None = None
         self._chat: RTCDataChannel | None = None
         self._pending_data: deque[str] = deque(maxlen=PENDING_DATA_LIMIT)
+        self._incoming_data: asyncio.Queue[str] = asyncio.Queue(INCOMING_DATA_LIMIT)
+        self._data_task: asyncio.Task[None] | None = None
+        self.dropped_data = 0
         self._publish_lock = asyncio.Lock()
         self._negotiation_lock = asyncio.Lock()
         self._awaiting_answer = False
@@ -275,6 +279,15 @@ class MediaParticipant:
         if channel.readyState == "open":
             self._flush_data()
 
+    async def _deliver_data(self) -> None:
+        """Hand incoming messages to signalling one at a time, so a sender's order is kept."""
+        while True:
+            message = await self._incoming_data.get()
+            try:
+                await self._emit(DataReceived(self.room_id, self.participant_id, message))
+            except Exception:
+                logger.exception("handling a data channel message failed")
+
     def send_data(self, payload: str) -> None:
         """Send a message on the chat channel, or hold it until the channel opens."""
         channel = self._chat
@@ -300,6 +313,8 @@ class MediaParticipant:
         if self._closed:
             return
         self._closed = True
+        if self._data_task is not None:
+            self._data_task.cancel()
         for uptrack in self.uptracks.values():
             uptrack.close()
         for subscription in self.subscriptions.values():

@@ -72,7 +72,7 @@ class MediaServer:
         if room is None:
             return []
         removed = await room.leave(participant_id)
-        if not room.participants:
+        if not room.participants and self._rooms.get(room_id) is room:
             del self._rooms[room_id]
         return removed
 

@@ -1,0 +1,61 @@
+"""Leaving, politely or not: the others are told, tracks go by renegotiation, rooms expire."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.conftest import wait_until
+from tests.media_checks import media_for
+
+
+@pytest.mark.parametrize("how", ["leave", "abort"])
+async def test_departure_is_announced_and_tracks_renegotiated_away(server, clients, how):
+    leaver, stayer, other = clients("Leaver"), clients("Stayer"), clients("Other")
+    for person in (leaver, stayer, other):
+        await person.join("exit")
+    await leaver.publish(media_for(0))
+    await other.publish(media_for(1)[:1])
+    await stayer.wait_for_tracks(3)
+    offers_before = sum(1 for e in stayer.events if e["type"] == "subscribe_offer")
+
+    leaver_id = leaver.participant_id
+    await (leaver.leave() if how == "leave" else leaver.abort())
+
+    left = await stayer.wait_for_event("participant_left")
+    assert left["participant_id"] == leaver_id
+    assert left["reason"] == ("left" if how == "leave" else "disconnected")
+    await wait_until(lambda: not [t for t in stayer.live_tracks() if t.participant_id == leaver_id])
+    offers = [e for e in stayer.events if e["type"] == "subscribe_offer"]
+    assert len(offers) > offers_before, "tracks must go by a new subscription offer"
+    assert leaver_id not in {t["participant_id"] for t in offers[-1]["tracks"]}
+    # the remaining publisher's track is still there for the stayer
+    assert [t.participant_id for t in stayer.live_tracks()] == [other.participant_id]
+    assert leaver_id not in stayer.participants
+
+
+async def test_empty_room_goes_away_after_grace_period(server, clients):
+    a, b = clients("A"), clients("B")
+    await a.join("brief")
+    await b.join("brief")
+    await a.publish(media_for(0)[:1])
+    await b.wait_for_tracks(1)
+    assert "brief" in server.conference.rooms
+    assert "brief" in server.conference.media.room_ids()
+
+    await a.leave()
+    await b.abort()
+    await wait_until(lambda: "brief" not in server.conference.media.room_ids())
+    assert "brief" in server.conference.rooms, "an empty room lingers for its grace period"
+    await wait_until(lambda: "brief" not in server.conference.rooms, timeout=3)
+
+
+async def test_rejoin_within_grace_period_keeps_the_room(server, clients):
+    a = clients("A")
+    await a.join("again")
+    await a.leave()
+    b = clients("B")
+    await b.join("again")
+    await asyncio.sleep(server.config.empty_room_timeout + 0.3)
+    assert "again" in server.conference.rooms
