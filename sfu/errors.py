@@ -23,3 +23,7 @@ class NegotiationError(MediaError):
 
 class UnknownParticipant(MediaError):
     code = "not_joined"
+
+
+class InvalidCandidate(MediaError):
+    code = "invalid_candidate"

@@ -29,7 +29,7 @@ from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from . import aiortc_hooks as hooks
 from .codecs import choose_codec, subscriber_preferences
-from .errors import InvalidSdp, NegotiationError, UnsupportedCodec
+from .errors import InvalidCandidate, InvalidSdp, NegotiationError, UnsupportedCodec
 from .events import (
     DataReceived,
     EventSink,
@@ -256,7 +256,7 @@ class MediaParticipant:
         try:
             parsed = candidate_from_sdp(text)
         except Exception as exc:
-            raise InvalidSdp(f"bad ICE candidate: {exc}") from exc
+            raise InvalidCandidate(f"cannot parse ICE candidate {candidate[:80]!r}") from exc
         parsed.sdpMid = sdp_mid
         parsed.sdpMLineIndex = sdp_mline_index
         await pc.addIceCandidate(parsed)

@@ -1,0 +1,115 @@
+"""Every private part of aiortc/aioice that Huddle relies on is still where it was.
+
+aiortc is pinned (pyproject.toml); these tests fail first when an upgrade moves
+something, naming what moved. The forwarding tests then show it still works.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import aioice
+import aioice.ice
+import aiortc
+import pytest
+from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
+from aiortc.rtp import RtcpSrPacket
+
+import sfu.network
+from huddle_client.synthetic import ColourVideoTrack, ToneAudioTrack
+from tests.conftest import wait_until
+
+
+def test_pinned_versions():
+    assert aiortc.__version__ == "1.16.0"
+    assert aioice.__version__ == "0.13.0"
+
+
+@pytest.mark.parametrize(
+    ("cls", "method"),
+    [
+        (RTCRtpReceiver, "_handle_rtp_packet"),
+        (RTCRtpReceiver, "_send_rtcp"),
+        (RTCRtpReceiver, "_send_rtcp_pli"),
+        (RTCRtpSender, "_handle_rtcp_packet"),
+        (RTCDtlsTransport, "_send_rtp"),
+        (RTCDtlsTransport, "_handle_rtp_data"),
+    ],
+)
+def test_private_methods_exist(cls, method):
+    assert inspect.iscoroutinefunction(getattr(cls, method)), f"{cls.__name__}.{method} moved"
+
+
+def test_receiver_routes_through_instance_handler():
+    """The DTLS transport must look the handler up on the receiver instance (so divert works)."""
+    source = inspect.getsource(RTCDtlsTransport._handle_rtp_data)
+    assert "receiver._handle_rtp_packet(" in source
+    assert "recipient._handle_rtcp_packet(" in inspect.getsource(RTCDtlsTransport._handle_rtcp_data)
+    assert "def route_rtcp" in inspect.getsource(RtpRouter)
+
+
+def test_private_state_names():
+    receiver_init = inspect.getsource(RTCRtpReceiver.__init__)
+    for name in ("self.__remote_streams", "self.__rtcp_ssrc"):
+        assert name in receiver_init, f"RTCRtpReceiver lost {name}"
+    sender_init = inspect.getsource(RTCRtpSender.__init__)
+    for name in ("self.__ntp_timestamp", "self.__rtp_timestamp", "self.__octet_count", "self.__packet_count"):
+        assert name in sender_init, f"RTCRtpSender lost {name}"
+    assert "self._ssrc" in sender_init and "self._rtx_ssrc" in sender_init
+    sender_rtcp = inspect.getsource(RTCRtpSender._run_rtcp)
+    assert "self.__ntp_timestamp" in sender_rtcp and "self.__packet_count" in sender_rtcp
+    dtls_init = inspect.getsource(RTCDtlsTransport.__init__)
+    assert "self._rtp_header_extensions_map" in dtls_init
+    transceiver_init = inspect.getsource(RTCRtpTransceiver.__init__)
+    assert "self._codecs" in transceiver_init and "self._headerExtensions" in transceiver_init
+
+
+def test_aioice_host_addresses_are_configurable():
+    assert "get_host_addresses(" in inspect.getsource(aioice.ice.Connection.gather_candidates)
+    try:
+        sfu.network.use_host_addresses(["127.0.0.1", "::1"])
+        assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False) == ["127.0.0.1"]
+        assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == ["127.0.0.1", "::1"]
+    finally:
+        sfu.network.use_host_addresses(["127.0.0.1"])
+
+
+async def test_server_offers_only_configured_addresses(clients):
+    publisher, subscriber = clients("P"), clients("S")
+    await publisher.join("addr")
+    await subscriber.join("addr")
+    await publisher.publish([(ColourVideoTrack((1, 2, 3)), "camera")])
+    await subscriber.wait_for_tracks(1)
+    offer = next(e for e in subscriber.events if e["type"] == "subscribe_offer")
+    candidates = [line for line in offer["sdp"].splitlines() if line.startswith("a=candidate:")]
+    assert candidates and all(" 127.0.0.1 " in line for line in candidates), candidates
+
+
+async def test_sender_reports_stay_true(clients):
+    """The SFU bypasses aiortc's send loop; its RTCP sender reports must still be right."""
+    publisher, subscriber = clients("P"), clients("S")
+    await publisher.join("sr")
+    await subscriber.join("sr")
+    await publisher.publish([(ColourVideoTrack((9, 9, 9)), "camera"), (ToneAudioTrack(500), "microphone")])
+    tracks = await subscriber.wait_for_tracks(2)
+    reports: dict[str, list[RtcpSrPacket]] = {"audio": [], "video": []}
+    for track in tracks:
+        original = track.receiver._handle_rtcp_packet
+
+        async def capture(packet, kind=track.kind, original=original):
+            if isinstance(packet, RtcpSrPacket):
+                reports[kind].append(packet)
+            await original(packet)
+
+        track.receiver._handle_rtcp_packet = capture
+    await wait_until(lambda: all(len(r) >= 3 for r in reports.values()), timeout=15)
+
+    for kind, clock_rate in (("audio", 48000), ("video", 90000)):
+        first, last = reports[kind][1], reports[kind][-1]
+        assert last.sender_info.packet_count > first.sender_info.packet_count > 0
+        assert last.sender_info.octet_count > first.sender_info.octet_count
+        wall = (last.sender_info.ntp_timestamp - first.sender_info.ntp_timestamp) / 2**32
+        media = ((last.sender_info.rtp_timestamp - first.sender_info.rtp_timestamp) & 0xFFFFFFFF) / clock_rate
+        assert wall > 0.5
+        assert abs(wall - media) < 0.1, f"{kind}: {wall:.3f} s of wall clock vs {media:.3f} s of media"

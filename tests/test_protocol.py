@@ -1,0 +1,72 @@
+"""The message parser: every client message type validates, everything else is refused with a code."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from signalling.protocol import CLIENT_MESSAGES, ProtocolError, parse_chat_message, parse_client_message
+
+VALID = {
+    "join": {"type": "join", "version": 1, "room": "r-1", "name": "Ann", "identity": "ann"},
+    "publish_offer": {"type": "publish_offer", "sdp": "v=0", "tracks": [{"mid": "0", "source": "camera"}]},
+    "subscribe_answer": {"type": "subscribe_answer", "sdp": "v=0"},
+    "ice_candidate": {
+        "type": "ice_candidate",
+        "target": "subscriber",
+        "candidate": "candidate:1 1 udp 1 127.0.0.1 5000 typ host",
+        "sdp_mid": "0",
+        "sdp_mline_index": 0,
+    },
+    "mute": {"type": "mute", "track_id": "TR_1", "muted": True},
+    "leave": {"type": "leave"},
+    "ping": {"type": "ping", "request_id": "7"},
+}
+
+
+def test_every_message_type_has_a_valid_example():
+    assert set(VALID) == set(CLIENT_MESSAGES)
+    for message in VALID.values():
+        assert parse_client_message(json.dumps(message)) == message
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("{", "invalid_json"),
+        (b"\xff\xfe", "invalid_json"),
+        ("null", "invalid_message"),
+        ('"join"', "invalid_message"),
+        ('{"type": 5}', "invalid_message"),
+        ('{"type": "nope"}', "unknown_type"),
+        ('{"type": "join", "version": 1, "room": "r", "name": ""}', "invalid_message"),
+        ('{"type": "join", "version": 1, "room": "r", "name": "n", "admin": true}', "invalid_message"),
+        (
+            '{"type": "publish_offer", "sdp": "v=0", "tracks": [{"mid": "0", "source": "tv"}]}',
+            "invalid_message",
+        ),
+        ('{"type": "ice_candidate", "target": "both", "candidate": ""}', "invalid_message"),
+        ('{"type": "mute", "track_id": "TR_1", "muted": "yes"}', "invalid_message"),
+        ("x" * 70000, "message_too_large"),
+    ],
+)
+def test_bad_messages_are_refused_with_a_code(raw, code):
+    with pytest.raises(ProtocolError) as error:
+        parse_client_message(raw)
+    assert error.value.code == code
+    assert error.value.message
+
+
+def test_chat_payloads():
+    assert parse_chat_message('{"type": "chat", "client_id": "c1", "text": "hi"}')["text"] == "hi"
+    for raw, code in [
+        ("hi", "invalid_json"),
+        ('{"type": "chat", "client_id": "c1"}', "invalid_message"),
+        ('{"type": "chat", "client_id": "c 1", "text": "x"}', "invalid_message"),
+        (json.dumps({"type": "chat", "client_id": "c1", "text": "x" * 4001}), "message_too_large"),
+        ("y" * 20000, "message_too_large"),
+    ]:
+        with pytest.raises(ProtocolError) as error:
+            parse_chat_message(raw)
+        assert error.value.code == code, raw[:40]
