@@ -196,6 +196,17 @@ class HuddleClient:
         self.published = {t["mid"]: t["track_id"] for t in message["tracks"]}
         return self.published
 
+    async def unpublish(self, track_id: str) -> None:
+        """Stop publishing one of this client's tracks (renegotiates)."""
+        pc = self._publisher
+        assert pc is not None, "join first"
+        mid = next(m for m, t in self.published.items() if t == track_id)
+        transceiver = next(t for t in pc.getTransceivers() if t.mid == mid)
+        transceiver.direction = "inactive"
+        if transceiver.sender.track is not None:
+            transceiver.sender.track.stop()
+        await self._negotiate_publisher({})
+
     async def set_muted(self, track_id: str, muted: bool) -> None:
         await self.send({"type": "mute", "track_id": track_id, "muted": muted})
 
