@@ -9,7 +9,7 @@ from .events import (
     SubscriptionOffer,
 )
 from .forwarding import TrackInfo
-from .participant import PublishResult
+from .publisher import PublishResult
 from .server import MediaServer
 
 __all__ = [

@@ -210,7 +210,10 @@ class UpTrack:
 class DownTrack:
     """One subscriber's copy of an :class:`UpTrack`, written to that subscriber's sender."""
 
-    def __init__(self, uptrack: UpTrack, sender: RTCRtpSender, mid: str) -> None:
+    def __init__(
+        self, uptrack: UpTrack, sender: RTCRtpSender, mid: str, previous: DownTrack | None = None
+    ) -> None:
+        """``previous``: the DownTrack that last used ``sender``; numbering continues from it."""
         self.uptrack = uptrack
         self.mid = mid
         self.payload_type: int | None = None
@@ -222,12 +225,23 @@ class DownTrack:
         self._extensions = hooks.extensions_map(sender.transport)
         self._report_clock = hooks.SenderReportClock(sender)
         self._ssrc, self._rtx_ssrc = hooks.sender_ssrcs(sender)
-        self._aiortc_rtcp = hooks.divert_sender_rtcp(sender, self.handle_rtcp)
+        own_rtcp = hooks.divert_sender_rtcp(sender, self.handle_rtcp)
+        self._aiortc_rtcp = previous._aiortc_rtcp if previous is not None else own_rtcp
         self._seq_offset: int | None = None
         self._ts_offset = 0
-        self._next_seq = random.randint(0, 32767)
-        self._next_ts = random.getrandbits(32)
-        self._rtx_seq = random.randint(0, 32767)
+        self._last_seq: int | None = None
+        self._last_ts = 0
+        self._last_ntp = 0
+        if previous is not None and previous._last_seq is not None:
+            # Same SSRC as before: the subscriber must see one unbroken stream.
+            elapsed = (ntp_now() - previous._last_ntp) / 4294967296.0
+            self._next_seq = (previous._last_seq + 1) & 0xFFFF
+            self._next_ts = (previous._last_ts + int(elapsed * uptrack.codec.clockRate) + 1) & 0xFFFFFFFF
+            self._rtx_seq = previous._rtx_seq
+        else:
+            self._next_seq = random.randint(0, 32767)
+            self._next_ts = random.getrandbits(32)
+            self._rtx_seq = random.randint(0, 32767)
         self._history: list[RtpPacket | None] = [None] * HISTORY_SIZE
         self._active = True
 
@@ -285,6 +299,9 @@ class DownTrack:
         except ConnectionError:
             return
         self._report_clock.sent(out.timestamp, len(packet.payload), ntp)
+        self._last_seq = out.sequence_number
+        self._last_ts = out.timestamp
+        self._last_ntp = ntp
         self.packets_sent += 1
         COUNTERS.packets_out += 1
         COUNTERS.bytes_out += len(packet.payload)

@@ -10,7 +10,8 @@ import asyncio
 
 from .events import EventSink
 from .forwarding import TrackInfo, UpTrack
-from .participant import MediaParticipant, PublishResult
+from .participant import MediaParticipant
+from .publisher import PublishResult
 
 
 class MediaRoom:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from .errors import UnknownParticipant
 from .events import EventSink
 from .forwarding import COUNTERS, ForwardingCounters, TrackInfo
-from .participant import MediaParticipant, PublishResult
+from .participant import MediaParticipant
+from .publisher import PublishResult
 from .room import MediaRoom
 
 

@@ -13,8 +13,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 PROTOCOL_VERSION = 1
-MAX_MESSAGE_BYTES = 64 * 1024  # a WebSocket text message, SDP included
-MAX_SDP_BYTES = 48 * 1024
+MAX_MESSAGE_BYTES = 256 * 1024  # a WebSocket message, SDP included (UTF-8 bytes)
+MAX_SDP_BYTES = 224 * 1024  # about 400 m-lines of a browser's answer
 SOURCES = ["camera", "microphone", "screen", "screen_audio"]
 
 
@@ -98,7 +98,8 @@ _VALIDATORS = {name: Draft202012Validator(schema) for name, schema in CLIENT_MES
 
 def parse_client_message(raw: str | bytes) -> dict[str, Any]:
     """Decode and validate one client message, or raise :class:`ProtocolError`."""
-    if len(raw) > MAX_MESSAGE_BYTES:
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", errors="replace"))
+    if size > MAX_MESSAGE_BYTES:
         raise ProtocolError("message_too_large", f"messages are limited to {MAX_MESSAGE_BYTES} bytes")
     try:
         message = json.loads(raw)

@@ -87,18 +87,19 @@ class Session:
             message = parse_client_message(raw)
             request_id = message.get("request_id")
             await self._dispatch(message)
-        except ProtocolError as exc:
-            self.send(error_message(exc.code, exc.message, request_id))
-        except MediaError as exc:
+        except (ProtocolError, MediaError) as exc:
             self.send(error_message(exc.code, exc.message, request_id))
         except Exception:
             logger.exception("unexpected error handling a client message")
-            self.send(error_message("internal_error", "the server failed to handle that message"))
+            self.send(error_message("internal_error", "the server failed to handle that message", request_id))
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind == "ping":
-            self.send({"type": "pong"})
+            pong: dict[str, Any] = {"type": "pong"}
+            if "request_id" in message:
+                pong["request_id"] = message["request_id"]
+            self.send(pong)
             return
         if kind == "join":
             if self.peer is not None:

@@ -39,3 +39,16 @@ async def audio_tone(track: RemoteTrack, timeout: float = 10.0) -> float:
 def tracks_by_sender(client: HuddleClient) -> dict[tuple[str, str], RemoteTrack]:
     """(publisher participant id, kind) -> track, for the live tracks a client receives."""
     return {(t.participant_id, t.kind): t for t in client.live_tracks()}
+
+
+async def wait_for_colour(track: RemoteTrack, expected: tuple[int, int, int], timeout: float = 5.0) -> int:
+    """Read frames until one shows ``expected``; returns how many frames that took."""
+
+    async def read() -> int:
+        count = 0
+        while True:
+            count += 1
+            if close_to(dominant_colour(await track.track.recv()), expected):
+                return count
+
+    return await asyncio.wait_for(read(), timeout)

@@ -8,6 +8,7 @@ import json
 
 import aiohttp
 import pytest
+from aiortc import RTCRtpSender
 
 from huddle_client.synthetic import ColourVideoTrack
 from signalling.config import Config
@@ -76,6 +77,29 @@ async def test_each_bad_message_gets_a_coded_error_and_the_room_carries_on(serve
             (json.dumps({"type": "mute", "track_id": "TR_nothing", "muted": True}), "unknown_track"),
             (
                 json.dumps({"type": "ice_candidate", "target": "publisher", "candidate": "candidate:x"}),
+                "negotiation_error",  # no publisher connection: it never offered successfully
+            ),
+            (
+                json.dumps(
+                    {
+                        "type": "ice_candidate",
+                        "target": "subscriber",
+                        "candidate": "candidate:x",
+                        "sdp_mid": "0",
+                    }
+                ),
+                "invalid_candidate",
+            ),
+            (
+                json.dumps(
+                    {
+                        "type": "ice_candidate",
+                        "target": "subscriber",
+                        "candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host",
+                        "sdp_mid": None,
+                        "sdp_mline_index": None,
+                    }
+                ),
                 "invalid_candidate",
             ),
             (json.dumps({"type": "mute", "track_id": "TR_1"}), "invalid_message"),
@@ -128,3 +152,26 @@ async def test_answer_without_an_offer_is_a_negotiation_error(server):
         assert (await request(ws, join(room="empty")))["type"] == "joined"
         reply = await request(ws, json.dumps({"type": "subscribe_answer", "sdp": BROKEN_SDP}))
         assert reply["code"] == "negotiation_error"
+
+
+async def test_unsupported_codec_is_refused_and_a_good_offer_still_works(clients):
+    publisher, viewer = clients("Publisher"), clients("Viewer")
+    await publisher.join("codecs")
+    await viewer.join("codecs")
+    pc = publisher.publisher_connection
+    transceiver = pc.addTransceiver(ColourVideoTrack((250, 250, 0)), direction="sendonly")
+    transceiver.setCodecPreferences(
+        [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/VP8"]
+    )
+    await pc.setLocalDescription(await pc.createOffer())
+    vp9_only = pc.localDescription.sdp.replace("VP8/90000", "VP9/90000")
+    await publisher.send({"type": "publish_offer", "sdp": vp9_only, "tracks": []})
+    error = await publisher.wait_for_event("error")
+    assert error["code"] == "unsupported_codec" and "VP9" in error["message"]
+
+    # the same connection can still publish, and no phantom track was left behind
+    published = await publisher.publish_transceivers({transceiver: "camera"})
+    tracks = await viewer.wait_for_tracks(1)
+    assert [t.track_id for t in tracks] == list(published.values())
+    await viewer.wait_for_event("track_published")
+    assert list(viewer.participants[publisher.participant_id].tracks) == list(published.values())

@@ -48,8 +48,10 @@ def test_every_message_type_has_a_valid_example():
         ),
         ('{"type": "ice_candidate", "target": "both", "candidate": ""}', "invalid_message"),
         ('{"type": "mute", "track_id": "TR_1", "muted": "yes"}', "invalid_message"),
-        ("x" * 70000, "message_too_large"),
+        ("x" * 300_000, "message_too_large"),
+        ("é" * 140_000, "message_too_large"),  # 280 000 bytes in UTF-8: the limit counts bytes
     ],
+    ids=lambda value: value[:20] if isinstance(value, str) else repr(value)[:20],
 )
 def test_bad_messages_are_refused_with_a_code(raw, code):
     with pytest.raises(ProtocolError) as error:
