@@ -1,0 +1,57 @@
+"""Keyframe requests: relayed to the publisher, rate-limited; H.264 forwarded like VP8."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiortc import RTCRtpSender
+
+from huddle_client.replay import ReplaySender, add_replay_transceiver, encode_vp8_clip
+from huddle_client.synthetic import ColourVideoTrack
+from sfu.forwarding import KEYFRAME_REQUEST_INTERVAL
+from tests.conftest import wait_until
+from tests.media_checks import COLOURS, close_to, video_colour
+
+
+async def test_subscriber_keyframe_requests_reach_the_publisher_rate_limited(clients):
+    clip = encode_vp8_clip(seconds=1.0, width=160, height=120, fps=15, bitrate=200_000)
+    publisher, subscriber = clients("Publisher"), clients("Subscriber")
+    await publisher.join("pli")
+    await subscriber.join("pli")
+    transceiver = add_replay_transceiver(publisher.publisher_connection, clip)
+    await publisher.publish_transceivers({transceiver: "camera"})
+    sender = ReplaySender(transceiver, clip)
+    sender.start()
+    try:
+        track = (await subscriber.wait_for_tracks(1))[0]
+        await video_colour(track)  # decoding: the first keyframe has arrived
+        await asyncio.sleep(KEYFRAME_REQUEST_INTERVAL * 2)
+        before = sender.keyframe_requests
+
+        ssrc = track.receiver.getSynchronizationSources()[0].source
+        seconds, rate = 2.0, 50
+        for _ in range(int(seconds * rate)):
+            await track.receiver._send_rtcp_pli(ssrc)  # a subscriber hammering PLI
+            await asyncio.sleep(1 / rate)
+        await asyncio.sleep(KEYFRAME_REQUEST_INTERVAL)
+        relayed = sender.keyframe_requests - before
+    finally:
+        await sender.stop()
+    assert relayed >= 2, "keyframe requests must reach the publisher"
+    assert relayed <= seconds / KEYFRAME_REQUEST_INTERVAL + 2, f"{relayed} PLIs relayed from 100"
+
+
+async def test_h264_is_forwarded(clients):
+    publisher, subscriber = clients("Publisher"), clients("Subscriber")
+    await publisher.join("h264")
+    await subscriber.join("h264")
+    pc = publisher.publisher_connection
+    transceiver = pc.addTransceiver(ColourVideoTrack(COLOURS[3], width=320, height=240), direction="sendonly")
+    h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/H264"]
+    transceiver.setCodecPreferences(h264)
+    await publisher.publish_transceivers({transceiver: "camera"})
+    track = (await subscriber.wait_for_tracks(1))[0]
+    await wait_until(lambda: subscriber.participants[publisher.participant_id].tracks != {})
+    info = next(iter(subscriber.participants[publisher.participant_id].tracks.values()))
+    assert info["codec"] == "video/H264"
+    assert close_to(await video_colour(track), COLOURS[3])
