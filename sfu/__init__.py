@@ -8,9 +8,9 @@ from .events import (
     SubscribedTrack,
     SubscriptionOffer,
 )
-from .forwarding import TrackInfo
 from .publisher import PublishResult
 from .server import MediaServer
+from .tracks import TrackInfo
 
 __all__ = [
     "DataReceived",

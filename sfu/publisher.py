@@ -19,8 +19,9 @@ from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpTransceiver, RTCSess
 from . import aiortc_hooks as hooks
 from .codecs import choose_codec
 from .errors import InvalidSdp, NegotiationError
-from .forwarding import TrackInfo, UpTrack
+from .forwarding import UpTrack
 from .negotiation import add_remote_candidate, check_publishable_codecs, parse_sdp, server_configuration
+from .tracks import TrackInfo
 
 logger = logging.getLogger(__name__)
 

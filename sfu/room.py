@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 
 from .events import EventSink
-from .forwarding import TrackInfo, UpTrack
+from .forwarding import UpTrack
 from .participant import MediaParticipant
 from .publisher import PublishResult
+from .tracks import TrackInfo
 
 
 class MediaRoom:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from .errors import UnknownParticipant
 from .events import EventSink
-from .forwarding import COUNTERS, ForwardingCounters, TrackInfo
 from .participant import MediaParticipant
 from .publisher import PublishResult
 from .room import MediaRoom
+from .tracks import COUNTERS, ForwardingCounters, TrackInfo
 
 
 class MediaServer:

@@ -9,7 +9,6 @@ going does not grow the SDP without bound (aiortc cannot remove m-lines).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,9 +17,10 @@ from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 
 from . import aiortc_hooks as hooks
 from .codecs import subscriber_preferences
+from .downtrack import DownTrack
 from .errors import InvalidSdp, NegotiationError
 from .events import SubscribedTrack
-from .forwarding import DownTrack, UpTrack
+from .forwarding import UpTrack
 from .negotiation import add_remote_candidate, parse_sdp, server_configuration
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class SubscriberConnection:
                 transceiver = pc.addTransceiver(hooks.IdleTrack(uptrack.kind), direction="sendonly")
                 transceiver.setCodecPreferences(subscriber_preferences(uptrack.codec, uptrack.kind))
                 previous = None
-            downtrack = DownTrack(uptrack, transceiver.sender, transceiver.mid or "", previous)
+            downtrack = DownTrack(uptrack, transceiver.sender, previous)
             self.subscriptions[uptrack.info.track_id] = Subscription(downtrack, transceiver)
         await self._negotiate()
 
@@ -78,8 +78,7 @@ class SubscriberConnection:
             if subscription is None:
                 continue
             subscription.downtrack.stop()
-            with contextlib.suppress(ValueError):
-                subscription.downtrack.uptrack.downtracks.remove(subscription.downtrack)
+            subscription.downtrack.uptrack.remove_downtrack(subscription.downtrack)
             subscription.transceiver.direction = "inactive"
             self._idle.append(subscription)
             changed = True
@@ -110,10 +109,15 @@ class SubscriberConnection:
         self._awaiting_answer = False
         for subscription in self.subscriptions.values():
             downtrack = subscription.downtrack
-            if downtrack.payload_type is None and subscription.transceiver.mid in self._offered_mids:
-                downtrack.bind(hooks.negotiated_codecs(subscription.transceiver))
+            transceiver = subscription.transceiver
+            if downtrack.payload_type is None and transceiver.mid in self._offered_mids:
+                downtrack.bind(
+                    hooks.negotiated_codecs(transceiver),
+                    hooks.negotiated_header_extensions(transceiver),
+                    transceiver.mid,
+                )
                 if downtrack.payload_type is not None:
-                    downtrack.uptrack.downtracks.append(downtrack)
+                    downtrack.uptrack.add_downtrack(downtrack)
         if self._negotiate_again:
             self._negotiate_again = False
             await self._negotiate()
@@ -149,7 +153,6 @@ class SubscriberConnection:
             tracks = []
             for subscription in self.subscriptions.values():
                 mid = subscription.transceiver.mid or ""
-                subscription.downtrack.mid = mid
                 info = subscription.downtrack.uptrack.info
                 tracks.append(
                     SubscribedTrack(mid, info.track_id, info.participant_id, info.kind, info.source)
@@ -162,8 +165,7 @@ class SubscriberConnection:
         self._closed = True
         for subscription in self.subscriptions.values():
             subscription.downtrack.stop()
-            with contextlib.suppress(ValueError):
-                subscription.downtrack.uptrack.downtracks.remove(subscription.downtrack)
+            subscription.downtrack.uptrack.remove_downtrack(subscription.downtrack)
         self.subscriptions.clear()
         if self._pc is not None:
             try:

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from .app import build_app
 from .config import Config
+from .event_loop import new_event_loop
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     app = build_app(config)
     shown = "localhost" if config.host in ("127.0.0.1", "0.0.0.0") else config.host
     print(f"Huddle is running: open http://{shown}:{config.port}/ in a browser", flush=True)
-    web.run_app(app, host=config.host, port=config.port, print=None)
+    web.run_app(app, host=config.host, port=config.port, print=None, loop=new_event_loop())
 
 
 if __name__ == "__main__":
