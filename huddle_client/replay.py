@@ -157,7 +157,14 @@ class ReplaySender:
         hooks.divert_sender_rtcp(sender, self._handle_rtcp)
         self._history: list[RtpPacket | None] = [None] * HISTORY
         self._restart = False
+        self._new_stream = False
         self._task: asyncio.Task[None] | None = None
+
+    def restart_stream(self) -> None:
+        """Continue as a new RTP stream (new SSRC, sequence and timestamp bases), as a
+        browser does when it restarts its encoder; the clip restarts at its keyframe."""
+        self._new_stream = True
+        self._restart = True
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -186,6 +193,12 @@ class ReplaySender:
         last_ts = 0
         while True:
             self._restart = False
+            if self._new_stream:
+                self._new_stream = False
+                self._ssrc = random.getrandbits(32)
+                hooks.change_sender_ssrc(self._transceiver.sender, self._ssrc)
+                seq = random.randint(0, 32767)
+                base_ts = random.getrandbits(32)
             for frame in self.clip.frames:
                 if self._restart:
                     break

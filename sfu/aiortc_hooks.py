@@ -122,6 +122,12 @@ class SenderReportClock:
         sender._RTCRtpSender__packet_count += 1  # type: ignore[attr-defined]
 
 
+def change_sender_ssrc(sender: RTCRtpSender, ssrc: int) -> None:
+    """Make ``sender`` send as ``ssrc`` and receive RTCP feedback for it."""
+    sender._ssrc = ssrc
+    sender.transport._rtp_router.register_sender(sender, ssrc)
+
+
 def sender_ssrcs(sender: RTCRtpSender) -> tuple[int, int]:
     """The SSRCs the sender announced in SDP: (media, retransmission)."""
     return sender._ssrc, sender._rtx_ssrc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from aiortc import RTCRtpSender
 
@@ -55,3 +56,34 @@ async def test_h264_is_forwarded(clients):
     info = next(iter(subscriber.participants[publisher.participant_id].tracks.values()))
     assert info["codec"] == "video/H264"
     assert close_to(await video_colour(track), COLOURS[3])
+
+
+async def test_publisher_ssrc_change_keeps_the_subscriber_stream_continuous(server, clients):
+    clip = encode_vp8_clip(seconds=3.0, width=160, height=120, fps=15, bitrate=200_000)
+    received: list[tuple[float, int, int, bytes]] = []
+
+    def record(track, packet) -> None:
+        received.append((time.monotonic(), packet.ssrc, packet.sequence_number, packet.payload))
+
+    publisher, subscriber = clients("Publisher"), clients("Subscriber", packet_sink=record)
+    await publisher.join("ssrc")
+    await subscriber.join("ssrc")
+    transceiver = add_replay_transceiver(publisher.publisher_connection, clip)
+    await publisher.publish_transceivers({transceiver: "camera"})
+    sender = ReplaySender(transceiver, clip)
+    sender.start()
+    try:
+        await wait_until(lambda: len(received) > 20)
+        await asyncio.sleep(KEYFRAME_REQUEST_INTERVAL)
+        requests_before = server.conference.media.counters.keyframe_requests
+        sender.restart_stream()  # new SSRC, sequence numbers and timestamps
+        switched = time.monotonic()
+        await wait_until(lambda: sum(1 for r in received if r[0] > switched + 0.1) > 20)
+    finally:
+        await sender.stop()
+
+    assert len({ssrc for _, ssrc, _, _ in received}) == 1, "the subscriber sees one stream"
+    steps = [(b[2] - a[2]) & 0xFFFF for a, b in zip(received, received[1:], strict=False)]
+    assert all(0 < step < 50 for step in steps), sorted(steps)[-3:]
+    assert server.conference.media.counters.keyframe_requests > requests_before
+    assert clip.frames[0].payloads[0] in [r[3] for r in received if r[0] > switched], "restarts at a keyframe"
