@@ -115,10 +115,7 @@ async def join_huddle(spec: WorkerSpec, who: ParticipantSpec, clips: Clips, coun
     try:
         await client.join(spec.room)
         if who.publish:
-            pc = client.publisher_connection
-            transceivers = [add_replay_transceiver(pc, clip) for clip in clips]
-            await client.publish_transceivers(dict(zip(transceivers, ["camera", "microphone"], strict=True)))
-            senders += _start_replay(transceivers, clips)
+            senders += await client.publish_clips(list(zip(clips, ["camera", "microphone"], strict=True)))
     except BaseException:
         await leave()
         raise

@@ -41,6 +41,8 @@ from aiortc.rtp import RtpPacket
 import sfu.network
 from sfu import aiortc_hooks as hooks
 
+from .replay import EncodedClip, ReplaySender, add_replay_transceiver
+
 logger = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = 1
@@ -123,6 +125,7 @@ class HuddleClient:
         self._subscriber_lock = asyncio.Lock()
         self._client_ids = (f"{self.identity}-{n}" for n in itertools.count(1))
         self._pending_offer_tracks: dict[str, dict[str, Any]] = {}
+        self._replays: list[ReplaySender] = []
 
     async def __aenter__(self) -> HuddleClient:
         return self
@@ -174,6 +177,19 @@ class HuddleClient:
             transceiver = self._publisher.addTransceiver(track, direction="sendonly")
             sources[transceiver] = source
         return await self._negotiate_publisher(sources)
+
+    async def publish_clips(self, clips: list[tuple[EncodedClip, str]]) -> list[ReplaySender]:
+        """Publish pre-encoded clips with their sources, replayed in real time without an encoder."""
+        pc = self.publisher_connection
+        transceivers = [add_replay_transceiver(pc, clip) for clip, _ in clips]
+        await self._negotiate_publisher(
+            {t: source for t, (_, source) in zip(transceivers, clips, strict=True)}
+        )
+        senders = [ReplaySender(t, clip) for t, (clip, _) in zip(transceivers, clips, strict=True)]
+        for sender in senders:
+            sender.start()
+        self._replays += senders
+        return senders
 
     async def publish_transceivers(self, sources: dict[RTCRtpTransceiver, str]) -> dict[str, str]:
         """Renegotiate after adding transceivers yourself (e.g. for replayed media)."""
@@ -312,6 +328,9 @@ class HuddleClient:
 
     async def close(self) -> None:
         """Drop everything without saying goodbye to the room."""
+        for replay in self._replays:
+            await replay.stop()
+        self._replays.clear()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -61,6 +61,7 @@ def test_private_state_names():
     assert "self.__ntp_timestamp" in sender_rtcp and "self.__packet_count" in sender_rtcp
     dtls_init = inspect.getsource(RTCDtlsTransport.__init__)
     assert "self._rtp_header_extensions_map" in dtls_init
+    assert "self._rtp_router" in dtls_init and hasattr(RtpRouter, "register_sender")
     transceiver_init = inspect.getsource(RTCRtpTransceiver.__init__)
     assert "self._codecs" in transceiver_init and "self._headerExtensions" in transceiver_init
 

@@ -7,7 +7,7 @@ import time
 
 from aiortc import RTCRtpSender
 
-from huddle_client.replay import ReplaySender, add_replay_transceiver, encode_vp8_clip
+from huddle_client.replay import encode_vp8_clip
 from huddle_client.synthetic import ColourVideoTrack
 from sfu.forwarding import KEYFRAME_REQUEST_INTERVAL
 from tests.conftest import wait_until
@@ -19,10 +19,7 @@ async def test_subscriber_keyframe_requests_reach_the_publisher_rate_limited(cli
     publisher, subscriber = clients("Publisher"), clients("Subscriber")
     await publisher.join("pli")
     await subscriber.join("pli")
-    transceiver = add_replay_transceiver(publisher.publisher_connection, clip)
-    await publisher.publish_transceivers({transceiver: "camera"})
-    sender = ReplaySender(transceiver, clip)
-    sender.start()
+    (sender,) = await publisher.publish_clips([(clip, "camera")])
     try:
         track = (await subscriber.wait_for_tracks(1))[0]
         await video_colour(track)  # decoding: the first keyframe has arrived
@@ -68,10 +65,7 @@ async def test_publisher_ssrc_change_keeps_the_subscriber_stream_continuous(serv
     publisher, subscriber = clients("Publisher"), clients("Subscriber", packet_sink=record)
     await publisher.join("ssrc")
     await subscriber.join("ssrc")
-    transceiver = add_replay_transceiver(publisher.publisher_connection, clip)
-    await publisher.publish_transceivers({transceiver: "camera"})
-    sender = ReplaySender(transceiver, clip)
-    sender.start()
+    (sender,) = await publisher.publish_clips([(clip, "camera")])
     try:
         await wait_until(lambda: len(received) > 20)
         await asyncio.sleep(KEYFRAME_REQUEST_INTERVAL)

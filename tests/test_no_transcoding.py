@@ -7,7 +7,7 @@ import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import pytest
 
-from huddle_client.replay import ReplaySender, add_replay_transceiver, encode_opus_clip, encode_vp8_clip
+from huddle_client.replay import encode_opus_clip, encode_vp8_clip
 from tests.conftest import wait_until
 
 
@@ -42,19 +42,12 @@ async def test_forwarded_payloads_are_the_published_bytes(clients):
     subscriber = clients("Subscriber", packet_sink=record)
     await publisher.join("bytes")
     await subscriber.join("bytes")
-    pc = publisher.publisher_connection
-    video = add_replay_transceiver(pc, video_clip)
-    audio = add_replay_transceiver(pc, audio_clip)
-    await publisher.publish_transceivers({video: "camera", audio: "microphone"})
-    senders = [ReplaySender(video, video_clip), ReplaySender(audio, audio_clip)]
+    senders = await publisher.publish_clips([(video_clip, "camera"), (audio_clip, "microphone")])
     for sender in senders:
         sender.sent_payloads = []
-        sender.start()
-    try:
-        await wait_until(lambda: len(received["video"]) > 100 and len(received["audio"]) > 50)
-    finally:
-        for sender in senders:
-            await sender.stop()
+    await wait_until(lambda: len(received["video"]) > 100 and len(received["audio"]) > 50)
+    for sender in senders:
+        await sender.stop()
 
     for sender, kind in zip(senders, ("video", "audio"), strict=True):
         sent = sender.sent_payloads
@@ -79,12 +72,6 @@ async def test_sfu_creates_no_decoder_or_encoder(clients, codec_calls):
     await publisher.join("nocodec")
     for subscriber in subscribers:
         await subscriber.join("nocodec")
-    transceiver = add_replay_transceiver(publisher.publisher_connection, video_clip)
-    await publisher.publish_transceivers({transceiver: "camera"})
-    sender = ReplaySender(transceiver, video_clip)
-    sender.start()
-    try:
-        await wait_until(lambda: counts["video"] > 60)
-    finally:
-        await sender.stop()
+    await publisher.publish_clips([(video_clip, "camera")])
+    await wait_until(lambda: counts["video"] > 60)
     assert codec_calls == [], "nobody in this process may decode or encode: the SFU least of all"
