@@ -73,6 +73,7 @@ def build_app(config: Config) -> web.Application:
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/", index)
+    app.router.add_get("/r/{room}", index)  # a room link: the page reads the room from the path
     app.router.add_get("/ws", websocket_handler)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> None:
         help="address the SFU offers for media (repeatable); default: all, or 127.0.0.1 on loopback",
     )
     serve.add_argument("--empty-room-timeout", type=float, default=30.0, metavar="SECONDS")
+    serve.add_argument("--max-participants", type=int, default=100, help="participants per room")
     serve.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
 
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> None:
         data_dir=args.data_dir,
         media_addresses=args.media_address,
         empty_room_timeout=args.empty_room_timeout,
+        max_participants_per_room=args.max_participants,
     )
     app = build_app(config)
     shown = "localhost" if config.host in ("127.0.0.1", "0.0.0.0") else config.host

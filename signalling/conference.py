@@ -92,6 +92,10 @@ class Conference:
         self, room_id: str, name: str, identity: str | None, send: Send, disconnect: Callable
     ) -> Peer:
         room = self.rooms.get(room_id)
+        if room is not None and len(room.peers) >= self.config.max_participants_per_room:
+            raise ProtocolError(
+                "room_full", f"room {room_id} is full ({self.config.max_participants_per_room} participants)"
+            )
         if room is None:
             room = self.rooms[room_id] = Room(room_id)
         if room.expiry is not None:

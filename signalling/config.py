@@ -21,6 +21,7 @@ class Config:
     # How long a new WebSocket may take to send its join, in seconds.
     join_timeout: float = 10.0
     chat_history_on_join: int = 100
+    max_participants_per_room: int = 100
 
     @property
     def chat_db_path(self) -> Path:

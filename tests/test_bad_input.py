@@ -175,3 +175,26 @@ async def test_unsupported_codec_is_refused_and_a_good_offer_still_works(clients
     assert [t.track_id for t in tracks] == list(published.values())
     await viewer.wait_for_event("track_published")
     assert list(viewer.participants[publisher.participant_id].tracks) == list(published.values())
+
+
+async def test_a_full_room_refuses_the_next_joiner(tmp_path):
+    config = Config(port=free_port(), data_dir=tmp_path, max_participants_per_room=2)
+    running, runner = await start_server(config)
+    try:
+        async with aiohttp.ClientSession() as http:
+            sockets = [await http.ws_connect(running.url + "/ws") for _ in range(3)]
+            assert (await request(sockets[0], join(room="small")))["type"] == "joined"
+            assert (await request(sockets[1], join(room="small")))["type"] == "joined"
+            refused = await request(sockets[2], join(room="small"))
+            assert refused["type"] == "error" and refused["code"] == "room_full"
+            assert (await request(sockets[2], join(room="other")))["type"] == "joined"
+            for ws in sockets:
+                await ws.close()
+    finally:
+        await runner.cleanup()
+
+
+async def test_room_links_serve_the_page(server):
+    async with aiohttp.ClientSession() as http, http.get(server.url + "/r/team-standup") as response:
+        assert response.status == 200
+        assert "text/html" in response.headers["Content-Type"]
