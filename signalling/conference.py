@@ -92,6 +92,12 @@ class Conference:
         self, room_id: str, name: str, identity: str | None, send: Send, disconnect: Callable
     ) -> Peer:
         room = self.rooms.get(room_id)
+        if room is not None and identity is not None:
+            # The same person reconnecting (a new tab, a dropped network): the new
+            # connection replaces the old one, which may not know yet that it is dead.
+            for previous in [p for p in room.peers.values() if p.identity == identity]:
+                previous.disconnect("replaced by a new connection")
+                await self.leave(previous, "replaced")
         if room is not None and len(room.peers) >= self.config.max_participants_per_room:
             raise ProtocolError(
                 "room_full", f"room {room_id} is full ({self.config.max_participants_per_room} participants)"

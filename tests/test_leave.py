@@ -59,3 +59,23 @@ async def test_rejoin_within_grace_period_keeps_the_room(server, clients):
     await b.join("again")
     await asyncio.sleep(server.config.empty_room_timeout + 0.3)
     assert "again" in server.conference.rooms
+
+
+async def test_a_reconnect_with_the_same_identity_replaces_the_old_connection(server, clients):
+    stayer = clients("Stayer")
+    first = clients("Mover", identity="mover-1")
+    await stayer.join("moves")
+    await first.join("moves")
+    await first.publish(media_for(0)[:1])
+    await stayer.wait_for_tracks(1)
+    old_id = first.participant_id
+
+    second = clients("Mover", identity="mover-1")  # e.g. the same tab after a network change
+    await second.join("moves")
+    left = await stayer.wait_for_event("participant_left", lambda e: e["participant_id"] == old_id)
+    assert left["reason"] == "replaced"
+    await wait_until(lambda: first._ws is not None and first._ws.closed)
+    peers = server.conference.rooms["moves"].peers
+    assert sorted(p.identity for p in peers.values()) == sorted([stayer.identity, "mover-1"])
+    assert second.participant_id in peers and old_id not in peers
+    await wait_until(lambda: not stayer.live_tracks())
