@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         max_participants_per_room=args.max_participants,
     )
     app = build_app(config)
-    shown = "localhost" if config.host in ("127.0.0.1", "0.0.0.0") else config.host
+    shown = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
     print(f"Huddle is running: open http://{shown}:{config.port}/ in a browser", flush=True)
     web.run_app(app, host=config.host, port=config.port, print=None, loop=new_event_loop())
 
