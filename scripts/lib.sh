@@ -11,3 +11,19 @@ ensure_python() {
 install_python_packages() {
     python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e "$1"
 }
+
+# Debian's Chromium for the browser tests (tests/browser/), which Playwright drives at
+# /usr/bin/chromium. Installed only when missing; Playwright's own browser download
+# (`playwright install`) is never used.
+ensure_chromium() {
+    if [ -x /usr/bin/chromium ]; then
+        return
+    fi
+    echo "== installing chromium (apt-get)"
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        sudo="sudo"
+    fi
+    $sudo apt-get update
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+}
