@@ -69,11 +69,13 @@ async function start({ room, name, cameraOn, micOn }) {
   current.on("state", (s) => {
     if (call === current) state = s;
   });
+  view.attach(current); // before joining: "joined" brings the chat history
   try {
     await current.start();
   } catch (err) {
     if (call !== current) return;
     state = "failed";
+    view.detach();
     join.giveBack(current.releaseLocal());
     join.setError(Call.describe(err));
     join.setBusy(false);
@@ -84,7 +86,6 @@ async function start({ room, name, cameraOn, micOn }) {
   }
   if (call !== current || current.state === "left") return;
   current.watchLocalTracks();
-  view.attach(current);
   join.hide();
   view.show();
   const path = `/r/${encodeURIComponent(current.room)}`;

@@ -103,12 +103,13 @@ export class JoinScreen {
         if (got.camera) this.#setTrack("camera", got.camera);
         if (got.microphone) this.#setTrack("microphone", got.microphone);
         for (const err of got.errors) {
-          this.deviceErrors[err.kind] = err.message;
+          this.deviceErrors[err.kind] = err;
           if (err.kind === "camera") this.cameraOn = false;
           else this.micOn = false;
         }
       }
       this.#renderToggles();
+      this.#renderPreview();
       this.#renderError();
       await this.#fillPickers();
     });
@@ -197,7 +198,12 @@ export class JoinScreen {
   }
 
   #renderError() {
-    const messages = [this.roomError, this.joinError, this.deviceErrors.camera, this.deviceErrors.microphone];
+    const { camera, microphone } = this.deviceErrors;
+    let devices = [camera?.message, microphone?.message];
+    if (camera?.reason === "denied" && microphone?.reason === "denied") {
+      devices = ["Camera and microphone access are blocked. Allow them in your browser's site settings, then try again."];
+    }
+    const messages = [this.roomError, this.joinError, ...devices];
     this.el.error.textContent = messages.filter(Boolean).join(" ");
     this.el.error.hidden = !this.el.error.textContent;
   }
@@ -239,7 +245,7 @@ export class JoinScreen {
           if (!stillOn || !this.visible) track.stop();
           else this.#setTrack(kind, track);
         } catch (err) {
-          this.deviceErrors[kind] = err.message;
+          this.deviceErrors[kind] = err;
           if (kind === "camera") this.cameraOn = false;
           else this.micOn = false;
         }
@@ -262,7 +268,7 @@ export class JoinScreen {
         const track = await (kind === "camera" ? getCamera(select.value) : getMicrophone(select.value));
         this.#setTrack(kind, track);
       } catch (err) {
-        this.deviceErrors[kind] = err.message;
+        this.deviceErrors[kind] = err;
       }
       this.#renderError();
     });
@@ -276,6 +282,11 @@ export class JoinScreen {
       return;
     }
     const fill = (select, list, kind, noun) => {
+      if (!list.length && this.deviceErrors[kind]?.reason === "denied") {
+        select.replaceChildren(Object.assign(h("option", { value: "" }), { textContent: `${noun[0].toUpperCase()}${noun.slice(1)} blocked` }));
+        select.disabled = true;
+        return;
+      }
       const current = this.tracks[kind]?.getSettings?.().deviceId ?? prefs.get(kind === "camera" ? "cameraId" : "micId");
       const options = list.length
         ? list.map((d) => {

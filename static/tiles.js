@@ -37,7 +37,8 @@ function createTile(d) {
     { class: "tile", role: "group" },
     video,
     avatar,
-    h("div", { class: "tile-footer" }, mic, level, name, tag),
+    h("div", { class: "tile-badges" }, mic, level),
+    h("div", { class: "tile-footer" }, name, tag),
   );
   tile.dataset.kind = d.kind;
   tile.dataset.participantId = d.participantId ?? "";

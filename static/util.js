@@ -77,9 +77,10 @@ export function initials(name) {
 
 // A calm, stable colour per person (hue from a hash of their id).
 export function hueFor(key) {
-  let hash = 0;
-  for (const char of key) hash = (hash * 31 + char.codePointAt(0)) >>> 0;
-  return hash % 360;
+  let hash = 0x811c9dc5; // FNV-1a, so that ids differing in one character get far-apart hues
+  for (const char of key) hash = Math.imul(hash ^ char.codePointAt(0), 0x01000193) >>> 0;
+  hash = Math.imul(hash ^ (hash >>> 15), 0x2c1b3c6d) >>> 0;
+  return (hash ^ (hash >>> 12)) % 360;
 }
 
 export function formatTime(date) {
