@@ -116,6 +116,7 @@ export class Call extends Emitter {
       if (this.state === "reconnecting") this.retryNow();
     };
     window.addEventListener("online", this.onlineListener);
+    this.healthTimer = setInterval(() => this.#checkHealth(), 3000);
   }
 
   // --- life cycle -----------------------------------------------------------------
@@ -145,6 +146,7 @@ export class Call extends Emitter {
     this.#teardown();
     this.#stopLocal();
     window.removeEventListener("online", this.onlineListener);
+    clearInterval(this.healthTimer);
     this.#setState("left");
   }
 
@@ -153,6 +155,7 @@ export class Call extends Emitter {
     const { microphone, camera } = this.local;
     this.local = { microphone: null, camera: null, screen: null };
     window.removeEventListener("online", this.onlineListener);
+    clearInterval(this.healthTimer);
     return { microphone, camera };
   }
 
@@ -441,6 +444,18 @@ export class Call extends Emitter {
         this.#mediaLost(pc, which, "failed");
       }
     });
+  }
+
+  // A connection can also end without an event (closed by the browser or by code):
+  // look at the current ones every few seconds while in the call.
+  #checkHealth() {
+    if (this.state !== "joined") return;
+    for (const [pc, which] of [[this.publisher, "publisher"], [this.subscriber, "subscriber"]]) {
+      if (pc && (pc.connectionState === "closed" || pc.connectionState === "failed")) {
+        this.#mediaLost(pc, which, pc.connectionState);
+        return;
+      }
+    }
   }
 
   #mediaLost(pc, which, why) {

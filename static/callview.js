@@ -238,11 +238,12 @@ export class CallView {
     if (!call || this.screen.hidden) return;
     if (info.state === "reconnecting") {
       let text;
-      if (!navigator.onLine) text = "You're offline. Waiting for the network…";
+      if (!navigator.onLine) text = "You're offline.";
       else if (info.lastError?.code === "unreachable") text = "Can't reach the server.";
-      else if (info.reason === "media") text = "The media connection was lost. Reconnecting…";
-      else text = "The connection to the server was lost. Reconnecting…";
+      else if (info.reason === "media") text = "The media connection was lost.";
+      else text = "The connection to the server was lost.";
       this.banner.show("reconnecting", text, {
+        retrying: true,
         retryAt: info.retryAt,
         action: info.retryAt ? { label: "Retry now", onClick: () => call.retryNow() } : null,
       });

@@ -58,14 +58,20 @@ export class JoinScreen {
       this.submit();
     });
     el.room.addEventListener("input", () => {
-      if (this.roomError) this.roomError = null;
+      this.roomError = this.joinError = null;
       this.#heading();
       this.#renderError();
     });
-    el.name.addEventListener("input", () => this.#renderPreview());
+    el.name.addEventListener("input", () => {
+      if (this.joinError) {
+        this.joinError = null;
+        this.#renderError();
+      }
+      this.#renderPreview();
+    });
     el.newRoom.addEventListener("click", () => {
       el.room.value = newRoomName();
-      this.roomError = null;
+      this.roomError = this.joinError = null;
       this.#heading();
       this.#renderError();
       el.name.focus();

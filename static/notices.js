@@ -13,8 +13,9 @@ export class Banner {
     this.countdown = null;
   }
 
-  // state: "ok" | "reconnecting" | "error"; message; optional {label, onClick}; retryAt
-  show(state, message, { action = null, retryAt = null } = {}) {
+  // state: "ok" | "reconnecting" | "error"; message; optional action {label, onClick};
+  // retrying: add "Retrying in N s." while retryAt is ahead, "Reconnecting…" after it.
+  show(state, message, { action = null, retryAt = null, retrying = false } = {}) {
     clearInterval(this.countdown);
     this.element.dataset.state = state;
     this.element.hidden = state === "ok";
@@ -22,7 +23,9 @@ export class Banner {
     setIcon(this.element, state === "error" ? "alert" : "refresh");
     const render = () => {
       const seconds = retryAt ? Math.max(0, Math.ceil((retryAt - Date.now()) / 1000)) : 0;
-      this.text.textContent = state === "ok" ? "" : seconds > 0 ? `${message} Retrying in ${seconds} s.` : message;
+      let text = message;
+      if (retrying) text = seconds > 0 ? `${message} Retrying in ${seconds} s.` : `${message} Reconnecting…`;
+      this.text.textContent = state === "ok" ? "" : text;
     };
     render();
     if (retryAt) this.countdown = setInterval(render, 500);
