@@ -501,6 +501,7 @@ export class Call extends Emitter {
   }
 
   // Offer our current tracks on the publisher connection (one negotiation at a time).
+  // The promise returned never rejects: failures are handled here.
   negotiate() {
     const pc = this.publisher;
     const run = this.negotiation.then(() => (pc === this.publisher ? this.#negotiate(pc) : undefined));
@@ -513,7 +514,7 @@ export class Call extends Emitter {
       });
       this.#lost("media"); // a refused offer can leave the server's side unusable: start afresh
     });
-    return run;
+    return this.negotiation;
   }
 
   async #negotiate(pc) {

@@ -27,7 +27,7 @@ export class Controls {
       leave: $("leave-button"),
     };
     for (const [name, button] of Object.entries(this.buttons)) {
-      button.addEventListener("click", () => this.actions[name]?.());
+      button.addEventListener("click", () => this.#run(name));
     }
     document.addEventListener("keydown", (event) => this.#key(event));
   }
@@ -43,7 +43,16 @@ export class Controls {
     const action = SHORTCUTS[event.key.toLowerCase()];
     if (!action || this.buttons[action].disabled) return;
     event.preventDefault();
-    this.actions[action]();
+    this.#run(action);
+  }
+
+  // Synchronously, so that APIs needing a user gesture (getDisplayMedia) get this one.
+  #run(name) {
+    try {
+      this.actions[name]?.()?.catch?.((err) => console.error(`${name} failed`, err));
+    } catch (err) {
+      console.error(`${name} failed`, err);
+    }
   }
 
   #toggle(button, on, { label, onIcon, offIcon, onTip, offTip, danger = false }) {

@@ -136,6 +136,7 @@ export async function getScreen() {
     if ("contentHint" in track) track.contentHint = "detail"; // keep text sharp
     return track;
   } catch (err) {
+    console.info("getDisplayMedia:", err?.name, err?.message);
     if (err?.name === "NotAllowedError" || err?.name === "AbortError") {
       throw new MediaError("screen", "cancelled", "Screen sharing was cancelled.");
     }
