@@ -31,13 +31,14 @@ function createTile(d) {
   const name = h("span", { class: "tile-name" });
   const tag = h("span", { class: "tile-tag" });
   const mic = h("span", { class: "tile-mic", title: "Microphone off" }, icon("micOff"));
+  const camera = h("span", { class: "tile-camera", title: "Camera off" }, icon("cameraOff"));
   const level = h("span", { class: "tile-level", "aria-hidden": "true" }, h("i"), h("i"), h("i"));
   const tile = h(
     "div",
     { class: "tile", role: "group" },
     video,
     avatar,
-    h("div", { class: "tile-badges" }, mic, level),
+    h("div", { class: "tile-badges" }, camera, mic, level),
     h("div", { class: "tile-footer" }, name, tag),
   );
   tile.dataset.kind = d.kind;
