@@ -33,6 +33,7 @@ export class JoinScreen {
       previewAvatar: $("preview-avatar"),
       previewNote: $("preview-note"),
       meter: $("mic-meter"),
+      meterHint: $("meter-hint"),
       error: $("join-error"),
       notice: $("join-notice"),
       button: $("join-button"),
@@ -335,6 +336,13 @@ export class JoinScreen {
     const track = this.tracks.microphone;
     if (!track) return;
     this.meter = new LevelMeter(track);
+    // Some browsers (Firefox) keep Web Audio suspended until the page is clicked or typed in.
+    const context = this.meter.context;
+    const hint = () => {
+      this.el.meterHint.hidden = !context || context.state !== "suspended" || !this.meter;
+    };
+    context?.addEventListener("statechange", hint);
+    hint();
     const bars = [...this.el.meter.children];
     this.meterTimer = setInterval(() => {
       const level = this.meter?.level() ?? 0;
@@ -347,6 +355,7 @@ export class JoinScreen {
 
   #stopMeter() {
     clearInterval(this.meterTimer);
+    this.el.meterHint.hidden = true;
     this.meter?.stop();
     this.meter = null;
     this.el.meter.dataset.level = "0";
