@@ -33,14 +33,28 @@ def parse_sdp(sdp: str, expected_type: str) -> SessionDescription:
     return description
 
 
-def check_publishable_codecs(description: SessionDescription) -> None:
+def active_port_zero_mids(sdp: str) -> set[str]:
+    """Mids of m-lines with port 0 that are nonetheless in use: ``a=bundle-only`` (RFC 8843).
+
+    Firefox offers every m-line after the first this way under max-bundle; aiortc
+    does not parse the attribute, so Huddle reads it from the SDP text.
+    """
+    mids: set[str] = set()
+    for section in sdp.split("\nm=")[1:]:
+        lines = [line.strip() for line in section.splitlines()]
+        if "a=bundle-only" in lines:
+            mids.update(line[len("a=mid:") :] for line in lines if line.startswith("a=mid:"))
+    return mids
+
+
+def check_publishable_codecs(description: SessionDescription, bundle_only: set[str]) -> None:
     """Refuse an offer with an audio/video m-line Huddle cannot forward.
 
     aiortc fails half-way through applying such an offer, leaving the connection
     in a state no later offer can repair, so this runs first.
     """
     for media in description.media:
-        if media.kind not in PREFERRED_CODECS or media.port == 0:
+        if media.kind not in PREFERRED_CODECS or (media.port == 0 and media.rtp.muxId not in bundle_only):
             continue
         supported = {m.lower() for m in PREFERRED_CODECS[media.kind]}
         offered = [c.mimeType for c in media.rtp.codecs]

@@ -20,7 +20,13 @@ from . import aiortc_hooks as hooks
 from .codecs import choose_codec
 from .errors import InvalidSdp, NegotiationError
 from .forwarding import UpTrack
-from .negotiation import add_remote_candidate, check_publishable_codecs, parse_sdp, server_configuration
+from .negotiation import (
+    active_port_zero_mids,
+    add_remote_candidate,
+    check_publishable_codecs,
+    parse_sdp,
+    server_configuration,
+)
 from .tracks import TrackInfo
 
 logger = logging.getLogger(__name__)
@@ -60,7 +66,8 @@ class PublisherConnection:
         """Apply the client's offer and answer it; tracks start or stop as the offer says."""
         async with self._lock:
             description = parse_sdp(offer_sdp, "offer")
-            check_publishable_codecs(description)
+            bundle_only = active_port_zero_mids(offer_sdp)
+            check_publishable_codecs(description, bundle_only)
             pc = self._pc or self._create()
             try:
                 await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
@@ -73,7 +80,11 @@ class PublisherConnection:
             gone: list[UpTrack] = []
             for transceiver in pc.getTransceivers():
                 media = media_by_mid.get(transceiver.mid)
-                sending = media is not None and media.port != 0 and media.direction in SENDING_DIRECTIONS
+                sending = (
+                    media is not None
+                    and (media.port != 0 or media.rtp.muxId in bundle_only)
+                    and media.direction in SENDING_DIRECTIONS
+                )
                 existing = by_mid.get(transceiver.mid)
                 if existing is not None and not sending:
                     gone.append(existing)

@@ -57,6 +57,14 @@ def _rss_bytes() -> int:
         return 0
 
 
+async def revalidate_client_files(request: web.Request, response: web.StreamResponse) -> None:
+    """Browsers must check the page and its modules on every load, so that after an
+    upgrade no tab runs a mix of old and new modules."""
+    path = request.path
+    if path == "/" or path.startswith(("/r/", "/static/")):
+        response.headers["Cache-Control"] = "no-cache"
+
+
 def build_app(config: Config) -> web.Application:
     sfu.network.use_host_addresses(config.effective_media_addresses())
     app = web.Application()
@@ -72,6 +80,7 @@ def build_app(config: Config) -> web.Application:
         await store.close()
 
     app.cleanup_ctx.append(lifecycle)
+    app.on_response_prepare.append(revalidate_client_files)
     app.router.add_get("/", index)
     app.router.add_get("/r/{room}", index)  # a room link: the page reads the room from the path
     app.router.add_get("/ws", websocket_handler)

@@ -194,7 +194,11 @@ async def test_a_full_room_refuses_the_next_joiner(tmp_path):
         await runner.cleanup()
 
 
-async def test_room_links_serve_the_page(server):
-    async with aiohttp.ClientSession() as http, http.get(server.url + "/r/team-standup") as response:
-        assert response.status == 200
-        assert "text/html" in response.headers["Content-Type"]
+async def test_room_links_serve_the_page_always_revalidated(server):
+    async with aiohttp.ClientSession() as http:
+        for path in ("/r/team-standup", "/", "/static/style.css"):
+            async with http.get(server.url + path) as response:
+                assert response.status == 200, path
+                assert response.headers["Cache-Control"] == "no-cache", path
+        async with http.get(server.url + "/r/team-standup") as response:
+            assert "text/html" in response.headers["Content-Type"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from aiortc import RTCSessionDescription
+
 from huddle_client.synthetic import ColourVideoTrack, dominant_colour
 from tests.conftest import wait_until
 from tests.media_checks import COLOURS, close_to, first_frames, media_for
@@ -53,3 +55,25 @@ async def test_mute_state_is_shared_and_shown_to_joiners(clients):
 
     await speaker.set_muted(audio_id, False)
     await wait_until(lambda: listener.participants[speaker.participant_id].tracks[audio_id]["muted"] is False)
+
+
+async def test_bundle_only_m_lines_are_published(clients):
+    """Firefox offers m-lines after the first with port 0 and a=bundle-only (RFC 8843)."""
+    publisher, viewer = clients("Firefox-like"), clients("Viewer")
+    await publisher.join("bundle")
+    await viewer.join("bundle")
+    pc = publisher.publisher_connection
+    pc.addTransceiver(ColourVideoTrack(COLOURS[4]), direction="sendonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    sections = pc.localDescription.sdp.split("\r\nm=")
+    video = next(i for i, s in enumerate(sections) if s.startswith("video "))
+    port = sections[video].split(" ")[1]
+    head, rest = sections[video].split("\r\n", 1)
+    sections[video] = head.replace(f"video {port} ", "video 0 ", 1) + "\r\na=bundle-only\r\n" + rest
+    await publisher.send({"type": "publish_offer", "sdp": "\r\nm=".join(sections), "tracks": []})
+    answer = await publisher.wait_for_event("publish_answer", lambda e: e["tracks"])
+    await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+
+    track = (await viewer.wait_for_tracks(1))[0]
+    assert track.kind == "video"
+    assert close_to(dominant_colour((await first_frames(track, 2))[-1]), COLOURS[4])
