@@ -27,16 +27,18 @@ async def test_subscriber_keyframe_requests_reach_the_publisher_rate_limited(cli
         before = sender.keyframe_requests
 
         ssrc = track.receiver.getSynchronizationSources()[0].source
-        seconds, rate = 2.0, 50
-        for _ in range(int(seconds * rate)):
+        sent, rate = 100, 50
+        started = time.monotonic()
+        for _ in range(sent):
             await track.receiver._send_rtcp_pli(ssrc)  # a subscriber hammering PLI
             await asyncio.sleep(1 / rate)
         await asyncio.sleep(KEYFRAME_REQUEST_INTERVAL)
+        elapsed = time.monotonic() - started  # longer than 2 s on a loaded machine
         relayed = sender.keyframe_requests - before
     finally:
         await sender.stop()
     assert relayed >= 2, "keyframe requests must reach the publisher"
-    assert relayed <= seconds / KEYFRAME_REQUEST_INTERVAL + 2, f"{relayed} PLIs relayed from 100"
+    assert relayed <= elapsed / KEYFRAME_REQUEST_INTERVAL + 2, f"{relayed} of {sent} PLIs in {elapsed:.1f} s"
 
 
 async def test_h264_is_forwarded(clients):
