@@ -50,21 +50,6 @@ function describeJoinError(code, message) {
   }
 }
 
-// Firefox with max-bundle offers every m-line after the first as "bundle-only" (port 0,
-// RFC 8843), which the server reads as "not sending" and so does not publish. The copy
-// we send says what Firefox itself says with bundlePolicy "balanced": a real port, no
-// bundle-only; the BUNDLE group is unchanged, so everything still shares one transport.
-export function withoutBundleOnly(sdp) {
-  if (!sdp.includes("a=bundle-only")) return sdp;
-  const sections = sdp.split(/\r\n(?=m=)/);
-  return sections
-    .map((section) => {
-      if (!section.startsWith("m=") || !/\r\na=bundle-only(\r\n|$)/.test(section)) return section;
-      return section.replace(/^(m=\S+) 0 /, "$1 9 ").replace(/\r\na=bundle-only(?=\r\n|$)/, "");
-    })
-    .join("\r\n");
-}
-
 // Send our ICE candidates; hold them until the SDP they belong to has been sent.
 function trickler(pc, target, send) {
   const held = [];
@@ -545,8 +530,7 @@ export class Call extends Emitter {
     const requestId = `publish-${++this.requests}`;
     const answer = deferred();
     this.pendingPublish = { requestId, answer };
-    const sdp = withoutBundleOnly(pc.localDescription.sdp);
-    this.#send({ type: "publish_offer", request_id: requestId, sdp, tracks });
+    this.#send({ type: "publish_offer", request_id: requestId, sdp: pc.localDescription.sdp, tracks });
     this.flushPublisher();
     const m = await withTimeout(answer.promise, ANSWER_TIMEOUT_MS, new CallError("timeout", "no publish_answer"));
     if (pc !== this.publisher) return;
