@@ -29,6 +29,7 @@ from aiortc import (
     RTCConfiguration,
     RTCDataChannel,
     RTCIceServer,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCRtpReceiver,
     RTCRtpTransceiver,
@@ -94,12 +95,16 @@ class HuddleClient:
         host_addresses: list[str] | None = None,
         packet_sink: PacketSink | None = None,
         timeout: float = 10.0,
+        ice_transport_policy: str = "all",
     ) -> None:
         base = url.rstrip("/")
         self.ws_url = base.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/ws"
         self.name = name
         self.identity = identity or "ID_" + uuid.uuid4().hex[:12]
         self.timeout = timeout
+        # "relay": both peer connections use TURN relay candidates only (as a browser
+        # with iceTransportPolicy "relay" does).
+        self._ice_transport_policy = RTCIceTransportPolicy(ice_transport_policy)
         self.participant_id: str | None = None
         self.room: str | None = None
         self.participants: dict[str, Participant] = {}
@@ -165,7 +170,11 @@ class HuddleClient:
         return message
 
     def _configuration(self) -> RTCConfiguration:
-        return RTCConfiguration(iceServers=list(self._ice_servers), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        return RTCConfiguration(
+            iceServers=list(self._ice_servers),
+            bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
+            iceTransportPolicy=self._ice_transport_policy,
+        )
 
     # --- publishing -----------------------------------------------------------
 

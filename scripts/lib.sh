@@ -27,3 +27,18 @@ ensure_chromium() {
     $sudo apt-get update
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 }
+
+# Debian's coturn for the TURN tests (tests/test_turn.py) and `huddle turn`.
+# Installed only when turnserver is missing.
+ensure_coturn() {
+    if command -v turnserver >/dev/null 2>&1 || [ -x /usr/bin/turnserver ]; then
+        return
+    fi
+    echo "== installing coturn (apt-get)"
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        sudo="sudo"
+    fi
+    $sudo apt-get update
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y coturn
+}

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 from aiohttp import web
@@ -11,6 +15,34 @@ from aiohttp import web
 from .app import build_app
 from .config import Config
 from .event_loop import new_event_loop
+from .turn import DEFAULT_TTL, CoturnOptions, TurnSettings, render_coturn_config
+
+
+def _add_turn_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--turn-secret",
+        default=None,
+        help="TURN shared secret (coturn's static-auth-secret); default: $HUDDLE_TURN_SECRET",
+    )
+    parser.add_argument(
+        "--turn-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="STUN/TURN URL handed to clients (repeatable), e.g. turn:turn.example.com:3478?transport=udp",
+    )
+    parser.add_argument(
+        "--turn-ttl", type=int, default=DEFAULT_TTL, metavar="SECONDS", help="lifetime of TURN credentials"
+    )
+
+
+def _turn_settings(args: argparse.Namespace) -> TurnSettings:
+    secret = args.turn_secret if args.turn_secret is not None else os.environ.get("HUDDLE_TURN_SECRET", "")
+    if args.turn_ttl <= 0:
+        raise SystemExit("huddle: --turn-ttl must be positive")
+    if args.turn_url and not secret:
+        raise SystemExit("huddle: --turn-url needs --turn-secret or HUDDLE_TURN_SECRET")
+    return TurnSettings(secret=secret, urls=args.turn_url, ttl=args.turn_ttl)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,7 +61,43 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--empty-room-timeout", type=float, default=30.0, metavar="SECONDS")
     serve.add_argument("--max-participants", type=int, default=100, help="participants per room")
     serve.add_argument("--log-level", default="INFO")
+    _add_turn_options(serve)
+
+    turn = commands.add_parser(
+        "turn", help="render a coturn configuration from these options and run turnserver (development)"
+    )
+    _add_turn_options(turn)
+    turn.add_argument("--realm", default="huddle.local")
+    turn.add_argument("--listening-ip", action="append", default=[], help="repeatable; default: all")
+    turn.add_argument("--relay-ip", action="append", default=[], help="repeatable; default: coturn's choice")
+    turn.add_argument("--external-ip", default=None, help="public address when coturn is behind NAT")
+    turn.add_argument("--port", type=int, default=3478, help="TURN over UDP and TCP")
+    turn.add_argument(
+        "--tls-port", type=int, default=5349, help="TURN over TLS (with --cert/--pkey); 443 allowed"
+    )
+    turn.add_argument("--cert", type=Path, default=None)
+    turn.add_argument("--pkey", type=Path, default=None)
+    turn.add_argument("--min-port", type=int, default=49160, help="relay port range start")
+    turn.add_argument("--max-port", type=int, default=49200, help="relay port range end")
+    turn.add_argument(
+        "--media-address",
+        action="append",
+        default=[],
+        help="the SFU's media address: relaying to it is allowed although private ranges are denied",
+    )
+    turn.add_argument(
+        "--allow-loopback", action="store_true", help="allow relaying to 127.0.0.1 (SFU on the same machine)"
+    )
+    turn.add_argument("--user-quota", type=int, default=12, help="allocations per username")
+    turn.add_argument("--total-quota", type=int, default=1200, help="allocations in all")
+    turn.add_argument("--log-file", type=Path, default=None, help="default: stdout")
+    turn.add_argument("--config-out", type=Path, default=None, help="where to write turnserver.conf (0600)")
+    turn.add_argument("--dry-run", action="store_true", help="write the file and print its path; run nothing")
     args = parser.parse_args(argv)
+    if args.command == "turn":
+        run_turn(args)
+        return
+    turn_settings = _turn_settings(args)
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -41,11 +109,57 @@ def main(argv: list[str] | None = None) -> None:
         media_addresses=args.media_address,
         empty_room_timeout=args.empty_room_timeout,
         max_participants_per_room=args.max_participants,
+        turn=turn_settings,
     )
     app = build_app(config)
     shown = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
     print(f"Huddle is running: open http://{shown}:{config.port}/ in a browser", flush=True)
     web.run_app(app, host=config.host, port=config.port, print=None, loop=new_event_loop())
+
+
+def run_turn(args: argparse.Namespace) -> None:
+    """``huddle turn``: render turnserver.conf and exec coturn's turnserver on it."""
+    settings = _turn_settings(args)
+    if not settings.secret:
+        raise SystemExit("huddle turn: needs --turn-secret or HUDDLE_TURN_SECRET")
+    if bool(args.cert) != bool(args.pkey):
+        raise SystemExit("huddle turn: --cert and --pkey go together")
+    options = CoturnOptions(
+        realm=args.realm,
+        listening_ips=args.listening_ip,
+        relay_ips=args.relay_ip,
+        external_ip=args.external_ip,
+        port=args.port,
+        tls_port=args.tls_port,
+        cert=args.cert,
+        pkey=args.pkey,
+        min_port=args.min_port,
+        max_port=args.max_port,
+        allowed_peer_ips=args.media_address,
+        allow_loopback=args.allow_loopback,
+        user_quota=args.user_quota,
+        total_quota=args.total_quota,
+        log_file=args.log_file,
+    )
+    path = args.config_out or Path(tempfile.mkdtemp(prefix="huddle-turn-")) / "turnserver.conf"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # coturn's pid file and user database next to the configuration: no root paths needed,
+    # and several development servers do not trample each other.
+    options.pid_file = path.parent / "turnserver.pid"
+    options.userdb = path.parent / "turndb"
+    # The file holds the secret: create it readable by this user only.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(render_coturn_config(settings.secret, options))
+    if args.dry_run:
+        print(path, flush=True)
+        return
+    turnserver = shutil.which("turnserver")
+    if turnserver is None:
+        raise SystemExit("huddle turn: turnserver not found (Debian: apt-get install coturn)")
+    print(f"huddle turn: running {turnserver} -c {path}", file=sys.stderr, flush=True)
+    os.execv(turnserver, [turnserver, "-c", str(path)])
 
 
 if __name__ == "__main__":

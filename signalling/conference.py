@@ -128,7 +128,7 @@ class Conference:
                 "participant_id": peer.participant_id,
                 "identity": peer.identity,
                 "participants": others,
-                "ice_servers": self.config.ice_servers,
+                "ice_servers": self.config.ice_servers_for(peer.identity),
                 "chat_history": [m.to_json() for m in history],
             }
         )

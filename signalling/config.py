@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .turn import TurnSettings
+
 
 @dataclass
 class Config:
@@ -16,12 +18,21 @@ class Config:
     media_addresses: list[str] = field(default_factory=list)
     # STUN/TURN servers handed to clients on join (RTCIceServer dicts).
     ice_servers: list[dict] = field(default_factory=list)
+    # TURN/STUN URLs and the shared secret: each participant gets fresh credentials.
+    turn: TurnSettings = field(default_factory=TurnSettings)
     # How long an empty room lingers before it goes away, in seconds.
     empty_room_timeout: float = 30.0
     # How long a new WebSocket may take to send its join, in seconds.
     join_timeout: float = 10.0
     chat_history_on_join: int = 100
     max_participants_per_room: int = 100
+
+    def ice_servers_for(self, identity: str) -> list[dict]:
+        """The RTCIceServer dictionaries for one participant's ``joined`` message."""
+        servers = list(self.ice_servers)
+        if self.turn.enabled:
+            servers.append(self.turn.ice_server(identity))
+        return servers
 
     @property
     def chat_db_path(self) -> Path:

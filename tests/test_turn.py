@@ -1,0 +1,294 @@
+"""TURN: credentials on join, and media through a real coturn on 127.0.0.1.
+
+coturn (Debian's ``coturn`` package, which scripts/test installs) is started by
+``huddle turn`` with a rendered configuration that listens on 127.0.0.1 only and
+may relay to 127.0.0.1, the SFU's address in these tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aioice import stun, turn
+
+from huddle_client import HuddleClient
+from huddle_client.synthetic import ColourVideoTrack
+from signalling.config import Config
+from signalling.turn import CoturnOptions, TurnSettings, render_coturn_config, turn_credentials
+from tests.conftest import LOOPBACK, free_port, start_server
+from tests.media_checks import close_to, video_colour
+
+SECRET = "test-turn-secret-5f2c9e7a"
+
+
+def test_credentials_match_the_turn_rest_api_scheme():
+    username, credential = turn_credentials("s3cret", "alice", ttl=600, now=1_700_000_000.7)
+    assert username == "1700000600:alice"
+    expected = base64.b64encode(hmac.new(b"s3cret", b"1700000600:alice", hashlib.sha1).digest()).decode()
+    assert credential == expected
+    # hand-computed once with: printf '1700000600:alice' | openssl dgst -sha1 -hmac s3cret -binary | base64
+    assert credential == "bUIJIVaC05oyFgKsQvKAparqg1Q="
+
+
+def test_ice_server_expires_ttl_seconds_from_now():
+    settings = TurnSettings(secret="s", urls=["turn:127.0.0.1:3478?transport=udp"], ttl=3600)
+    before = int(time.time())
+    server = settings.ice_server("ID_x")
+    after = int(time.time())
+    expiry, identity = server["username"].split(":", 1)
+    assert identity == "ID_x"
+    assert before + 3600 <= int(expiry) <= after + 3600
+    assert server["urls"] == ["turn:127.0.0.1:3478?transport=udp"]
+
+
+def test_settings_repr_hides_the_secret():
+    assert SECRET not in repr(TurnSettings(secret=SECRET, urls=["turn:x"]))
+    assert SECRET not in repr(Config(turn=TurnSettings(secret=SECRET, urls=["turn:x"])))
+
+
+def test_rendered_production_config():
+    text = render_coturn_config(
+        "sec",
+        CoturnOptions(
+            listening_ips=["203.0.113.5"],
+            relay_ips=["203.0.113.5"],
+            cert=Path("/etc/ssl/turn.pem"),
+            pkey=Path("/etc/ssl/turn.key"),
+            allowed_peer_ips=["10.0.0.7"],
+        ),
+    )
+    lines = text.splitlines()
+    for line in [
+        "use-auth-secret",
+        "static-auth-secret=sec",
+        "listening-port=3478",
+        "tls-listening-port=5349",
+        "cert=/etc/ssl/turn.pem",
+        "pkey=/etc/ssl/turn.key",
+        "listening-ip=203.0.113.5",
+        "relay-ip=203.0.113.5",
+        "no-multicast-peers",
+        "no-cli",
+        "fingerprint",
+        "no-tlsv1",
+        "no-tlsv1_1",
+        "denied-peer-ip=10.0.0.0-10.255.255.255",
+        "denied-peer-ip=127.0.0.0-127.255.255.255",
+        "allowed-peer-ip=10.0.0.7",
+        "user-quota=12",
+        "total-quota=1200",
+    ]:
+        assert line in lines, line
+    assert "allow-loopback-peers" not in lines
+    assert any(line.startswith("realm=") for line in lines)
+
+
+# --- a real coturn ---------------------------------------------------------------
+
+
+@dataclass
+class Coturn:
+    port: int
+    log_file: Path
+
+    @property
+    def url(self) -> str:
+        return f"turn:127.0.0.1:{self.port}?transport=udp"
+
+
+def _free_udp_port() -> int:
+    while True:
+        port = free_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+
+
+async def _stun_binding_answers(port: int) -> bool:
+    loop = asyncio.get_running_loop()
+    request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
+    answered = loop.create_future()
+
+    class Probe(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr) -> None:
+            if not answered.done():
+                answered.set_result(True)
+
+    transport, _ = await loop.create_datagram_endpoint(Probe, remote_addr=("127.0.0.1", port))
+    try:
+        transport.sendto(bytes(request))
+        await asyncio.wait_for(answered, 0.2)
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        transport.close()
+
+
+@pytest.fixture
+async def coturn(tmp_path: Path) -> AsyncIterator[Coturn]:
+    port = _free_udp_port()
+    relay_start = 40000 + (os.getpid() * 7) % 20000
+    log_file = tmp_path / "turnserver.log"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "signalling.cli",
+        "turn",
+        "--turn-secret",
+        SECRET,
+        "--listening-ip",
+        "127.0.0.1",
+        "--relay-ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--min-port",
+        str(relay_start),
+        "--max-port",
+        str(relay_start + 20),
+        "--allow-loopback",
+        "--media-address",
+        "127.0.0.1",
+        "--log-file",
+        str(log_file),
+        "--config-out",
+        str(tmp_path / "turnserver.conf"),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not await _stun_binding_answers(port):
+            if process.returncode is not None or time.monotonic() > deadline:
+                log = log_file.read_text() if log_file.exists() else ""
+                raise RuntimeError(f"turnserver did not start (exit {process.returncode}):\n{log[-3000:]}")
+        yield Coturn(port, log_file)
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), 5)
+            except TimeoutError:
+                process.kill()
+                await asyncio.wait_for(process.wait(), 5)
+
+
+@pytest.fixture
+async def turn_server(tmp_path: Path, coturn: Coturn):
+    config = Config(
+        port=free_port(),
+        data_dir=tmp_path / "data",
+        empty_room_timeout=0.5,
+        turn=TurnSettings(secret=SECRET, urls=[coturn.url], ttl=600),
+    )
+    running, runner = await start_server(config)
+    try:
+        yield running
+    finally:
+        await asyncio.wait_for(runner.cleanup(), timeout=20)
+
+
+async def _allocate(port: int, username: str, password: str) -> tuple[str, int]:
+    transport, _ = await asyncio.wait_for(
+        turn.create_turn_endpoint(
+            asyncio.DatagramProtocol, ("127.0.0.1", port), username=username, password=password
+        ),
+        10,
+    )
+    try:
+        return transport.get_extra_info("sockname")
+    finally:
+        transport.close()
+
+
+async def test_coturn_allocates_with_fresh_credentials(coturn):
+    username, credential = turn_credentials(SECRET, "alice", ttl=60)
+    relayed = await _allocate(coturn.port, username, credential)
+    assert relayed[0] == "127.0.0.1"
+
+
+async def test_coturn_refuses_a_wrong_secret(coturn):
+    username, credential = turn_credentials("not-the-secret", "mallory", ttl=60)
+    with pytest.raises(stun.TransactionFailed) as failure:
+        await _allocate(coturn.port, username, credential)
+    assert failure.value.response.error_code == 401
+
+
+async def test_coturn_refuses_expired_credentials(coturn):
+    username, credential = turn_credentials(SECRET, "alice", ttl=60, now=time.time() - 120)
+    with pytest.raises(stun.TransactionFailed) as failure:
+        await _allocate(coturn.port, username, credential)
+    assert failure.value.response.error_code == 401
+
+
+def _selected_local_candidate_type(remote_or_pc) -> str:
+    ice = remote_or_pc.transport.transport  # RTCDtlsTransport -> RTCIceTransport
+    pairs = ice._connection._nominated  # noqa: SLF001 (aioice keeps the nominated pair here)
+    assert pairs, "no nominated candidate pair"
+    return pairs[1].local_candidate.type
+
+
+async def test_relay_only_client_exchanges_media_through_coturn(turn_server, coturn):
+    relayed = HuddleClient(
+        turn_server.url, name="Relayed", host_addresses=LOOPBACK, ice_transport_policy="relay"
+    )
+    direct = HuddleClient(turn_server.url, name="Direct", host_addresses=LOOPBACK)
+    try:
+        joined = await relayed.join("turn")
+        (ice_server,) = joined["ice_servers"]
+        assert ice_server["urls"] == [coturn.url]
+        assert ice_server["username"].endswith(":" + relayed.identity)
+        await direct.join("turn")
+        await relayed.publish([(ColourVideoTrack((255, 0, 0)), "camera")])
+        await direct.publish([(ColourVideoTrack((0, 0, 255)), "camera")])
+
+        # The relayed client's media goes out through coturn ...
+        (sent,) = [t for t in relayed.publisher_connection.getTransceivers() if t.kind == "video"]
+        assert _selected_local_candidate_type(sent.sender) == "relay"
+        from_relayed = (await direct.wait_for_tracks(1, timeout=15))[0]
+        assert close_to(await video_colour(from_relayed, timeout=15), (255, 0, 0))
+
+        # ... and comes in through it.
+        to_relayed = (await relayed.wait_for_tracks(1, timeout=15))[0]
+        assert close_to(await video_colour(to_relayed, timeout=15), (0, 0, 255))
+        assert _selected_local_candidate_type(to_relayed.receiver) == "relay"
+        # The direct client did not need TURN.
+        assert _selected_local_candidate_type(from_relayed.receiver) == "host"
+    finally:
+        await direct.close()
+        await relayed.close()
+
+
+async def test_the_secret_is_never_logged(turn_server, coturn, caplog):
+    caplog.set_level(logging.DEBUG)
+    a = HuddleClient(turn_server.url, name="A", host_addresses=LOOPBACK)
+    b = HuddleClient(turn_server.url, name="B", host_addresses=LOOPBACK, ice_transport_policy="relay")
+    try:
+        await a.join("quiet")
+        await b.join("quiet")
+        await b.publish([(ColourVideoTrack((0, 255, 0)), "camera")])
+        await a.wait_for_tracks(1, timeout=15)
+    finally:
+        await b.close()
+        await a.close()
+    assert caplog.records, "nothing was captured"
+    assert SECRET not in caplog.text
+    assert SECRET not in coturn.log_file.read_text()
