@@ -26,6 +26,7 @@ from aioice import stun, turn
 
 from huddle_client import HuddleClient
 from huddle_client.synthetic import ColourVideoTrack
+from signalling import cli
 from signalling.config import Config
 from signalling.turn import CoturnOptions, TurnSettings, render_coturn_config, turn_credentials
 from tests.conftest import LOOPBACK, free_port, start_server
@@ -292,3 +293,59 @@ async def test_the_secret_is_never_logged(turn_server, coturn, caplog):
     assert caplog.records, "nothing was captured"
     assert SECRET not in caplog.text
     assert SECRET not in coturn.log_file.read_text()
+
+
+def test_turn_options_need_a_secret_and_read_it_from_the_environment(monkeypatch):
+    parser_args = ["serve", "--turn-url", "turn:127.0.0.1:3478?transport=udp"]
+    monkeypatch.delenv("HUDDLE_TURN_SECRET", raising=False)
+    with pytest.raises(SystemExit, match="needs --turn-secret"):
+        cli.main(parser_args)
+    with pytest.raises(SystemExit, match="--turn-ttl must be positive"):
+        cli.main([*parser_args, "--turn-secret", "x", "--turn-ttl", "0"])
+
+
+async def test_huddle_serve_hands_out_credentials_and_never_logs_the_secret(tmp_path: Path):
+    """The real command, secret from HUDDLE_TURN_SECRET, logging at DEBUG to a file."""
+    port = free_port()
+    url = "turn:127.0.0.1:3478?transport=udp"
+    log = tmp_path / "serve.log"
+    with log.open("wb") as output:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "signalling.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--turn-url",
+            url,
+            "--turn-ttl",
+            "120",
+            "--log-level",
+            "DEBUG",
+            stdout=output,
+            stderr=output,
+            env={**os.environ, "HUDDLE_TURN_SECRET": SECRET},
+        )
+    try:
+        deadline = time.monotonic() + 15
+        while b"Huddle is running" not in log.read_bytes():
+            assert process.returncode is None and time.monotonic() < deadline, log.read_text()
+            await asyncio.sleep(0.1)
+        async with HuddleClient(f"http://127.0.0.1:{port}", name="A", host_addresses=LOOPBACK) as client:
+            joined = await client.join("env")
+        (server,) = joined["ice_servers"]
+        assert server["urls"] == [url]
+        expiry, identity = server["username"].split(":", 1)
+        assert identity == client.identity
+        assert 100 < int(expiry) - time.time() <= 121
+        expected = hmac.new(SECRET.encode(), server["username"].encode(), hashlib.sha1).digest()
+        assert base64.b64decode(server["credential"]) == expected
+    finally:
+        process.kill()
+        await asyncio.wait_for(process.wait(), 10)
+    text = log.read_text()
+    assert "DEBUG" in text
+    assert SECRET not in text
