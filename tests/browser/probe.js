@@ -70,6 +70,8 @@
   window.__huddleTest = {
     bannerHistory,
     visible: (selector) => visible(document.querySelector(selector)),
+    // Mean colour of the centre of the video element matched by `selector`, or null.
+    colour: (selector) => colourOf(document.querySelector(selector)),
 
     // What the tile of `participantId` (kind "camera" or "screen") shows.
     async tile(participantId, kind = "camera") {
