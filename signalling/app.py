@@ -79,7 +79,13 @@ def build_app(config: Config) -> web.Application:
         await conference.close()
         await store.close()
 
+    async def close_sessions(app: web.Application) -> None:
+        # aiohttp waits for open handlers before cleanup; WebSocket handlers end only
+        # when their socket closes, so close them first or shutdown stalls for ~30 s.
+        conference.disconnect_all("server shutting down")
+
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(close_sessions)
     app.on_response_prepare.append(revalidate_client_files)
     app.router.add_get("/", index)
     app.router.add_get("/r/{room}", index)  # a room link: the page reads the room from the path

@@ -224,9 +224,13 @@ class Conference:
                 self.config.empty_room_timeout, self._expire_room, room.room_id
             )
 
-    async def close(self) -> None:
+    def disconnect_all(self, reason: str) -> None:
+        """Close every session's WebSocket; each then leaves its room as it ends."""
         for peer in list(self._peers.values()):
-            peer.disconnect("server shutting down")
+            peer.disconnect(reason)
+
+    async def close(self) -> None:
+        self.disconnect_all("server shutting down")
         for peer in list(self._peers.values()):
             await self.leave(peer, "server_shutdown")
         await self.media.close()

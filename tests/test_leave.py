@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
-from tests.conftest import wait_until
+from huddle_client import HuddleClient
+from signalling.config import Config
+from tests.conftest import LOOPBACK, free_port, start_server, wait_until
 from tests.media_checks import media_for
 
 
@@ -79,3 +82,17 @@ async def test_a_reconnect_with_the_same_identity_replaces_the_old_connection(se
     assert sorted(p.identity for p in peers.values()) == sorted([stayer.identity, "mover-1"])
     assert second.participant_id in peers and old_id not in peers
     await wait_until(lambda: not stayer.live_tracks())
+
+
+async def test_stopping_the_server_closes_sessions_at_once(tmp_path):
+    config = Config(port=free_port(), data_dir=tmp_path)
+    running, runner = await start_server(config)
+    client = HuddleClient(running.url, "Stayer", host_addresses=LOOPBACK)
+    try:
+        await client.join("shutdown")
+        started = time.monotonic()
+        await asyncio.wait_for(runner.cleanup(), 10)
+        assert time.monotonic() - started < 5, "shutdown must not wait for clients to hang up"
+        await wait_until(lambda: client._ws is not None and client._ws.closed, timeout=5)
+    finally:
+        await client.close()
