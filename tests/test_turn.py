@@ -13,12 +13,8 @@ import hashlib
 import hmac
 import logging
 import os
-import signal
-import socket
 import sys
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -29,10 +25,10 @@ from huddle_client.synthetic import ColourVideoTrack
 from signalling import cli
 from signalling.config import Config
 from signalling.turn import CoturnOptions, TurnSettings, render_coturn_config, turn_credentials
+from tests import turn_fixtures
 from tests.conftest import LOOPBACK, free_port, start_server
 from tests.media_checks import close_to, video_colour
-
-SECRET = "test-turn-secret-5f2c9e7a"
+from tests.turn_fixtures import SECRET, Coturn
 
 
 def test_credentials_match_the_turn_rest_api_scheme():
@@ -97,99 +93,9 @@ def test_rendered_production_config():
     assert any(line.startswith("realm=") for line in lines)
 
 
-# --- a real coturn ---------------------------------------------------------------
+# --- a real coturn (tests/turn_fixtures.py) -------------------------------------
 
-
-@dataclass
-class Coturn:
-    port: int
-    log_file: Path
-
-    @property
-    def url(self) -> str:
-        return f"turn:127.0.0.1:{self.port}?transport=udp"
-
-
-def _free_udp_port() -> int:
-    while True:
-        port = free_port()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-
-
-async def _stun_binding_answers(port: int) -> bool:
-    loop = asyncio.get_running_loop()
-    request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
-    answered = loop.create_future()
-
-    class Probe(asyncio.DatagramProtocol):
-        def datagram_received(self, data: bytes, addr) -> None:
-            if not answered.done():
-                answered.set_result(True)
-
-    transport, _ = await loop.create_datagram_endpoint(Probe, remote_addr=("127.0.0.1", port))
-    try:
-        transport.sendto(bytes(request))
-        await asyncio.wait_for(answered, 0.2)
-        return True
-    except TimeoutError:
-        return False
-    finally:
-        transport.close()
-
-
-@pytest.fixture
-async def coturn(tmp_path: Path) -> AsyncIterator[Coturn]:
-    port = _free_udp_port()
-    relay_start = 40000 + (os.getpid() * 7) % 20000
-    log_file = tmp_path / "turnserver.log"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "signalling.cli",
-        "turn",
-        "--turn-secret",
-        SECRET,
-        "--listening-ip",
-        "127.0.0.1",
-        "--relay-ip",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--min-port",
-        str(relay_start),
-        "--max-port",
-        str(relay_start + 20),
-        "--allow-loopback",
-        "--media-address",
-        "127.0.0.1",
-        "--log-file",
-        str(log_file),
-        "--config-out",
-        str(tmp_path / "turnserver.conf"),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while not await _stun_binding_answers(port):
-            if process.returncode is not None or time.monotonic() > deadline:
-                log = log_file.read_text() if log_file.exists() else ""
-                raise RuntimeError(f"turnserver did not start (exit {process.returncode}):\n{log[-3000:]}")
-        yield Coturn(port, log_file)
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 5)
-            except TimeoutError:
-                process.kill()
-                await asyncio.wait_for(process.wait(), 5)
+coturn = turn_fixtures.coturn
 
 
 @pytest.fixture

@@ -1,0 +1,79 @@
+"""TURN over TCP: a relay-only client whose only ICE server is ``turn:...?transport=tcp``.
+
+The client reaches coturn (tests/turn_fixtures.py, on 127.0.0.1) over TCP; coturn
+relays to the SFU over UDP as usual. This is what a client behind a firewall
+that lets TCP out but drops UDP depends on (tests/test_udp_blocked.py drops UDP
+for real).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from huddle_client import HuddleClient
+from huddle_client.synthetic import ColourVideoTrack
+from signalling.config import Config
+from signalling.turn import TurnSettings
+from tests import turn_fixtures
+from tests.conftest import LOOPBACK, free_port, start_server
+from tests.media_checks import close_to, video_colour
+from tests.turn_fixtures import SECRET, Coturn
+
+coturn = turn_fixtures.coturn
+
+
+@pytest.fixture
+async def tcp_turn_server(tmp_path: Path, coturn: Coturn):
+    config = Config(
+        port=free_port(),
+        data_dir=tmp_path / "data",
+        empty_room_timeout=0.5,
+        turn=TurnSettings(secret=SECRET, urls=[coturn.tcp_url], ttl=600),
+    )
+    running, runner = await start_server(config)
+    try:
+        yield running
+    finally:
+        await asyncio.wait_for(runner.cleanup(), timeout=20)
+
+
+def _nominated(ice_transport_owner):
+    connection = ice_transport_owner.transport.transport._connection  # noqa: SLF001 (aioice internals)
+    pairs = connection._nominated  # noqa: SLF001
+    assert pairs, "no nominated candidate pair"
+    return connection, pairs[1]
+
+
+async def test_relay_only_client_over_turn_tcp_exchanges_media(tcp_turn_server, coturn):
+    relayed = HuddleClient(
+        tcp_turn_server.url, name="Relayed", host_addresses=LOOPBACK, ice_transport_policy="relay"
+    )
+    direct = HuddleClient(tcp_turn_server.url, name="Direct", host_addresses=LOOPBACK)
+    try:
+        joined = await relayed.join("tcp")
+        (ice_server,) = joined["ice_servers"]
+        assert ice_server["urls"] == [f"turn:127.0.0.1:{coturn.port}?transport=tcp"]
+        await direct.join("tcp")
+        await relayed.publish([(ColourVideoTrack((255, 0, 0)), "camera")])
+        await direct.publish([(ColourVideoTrack((0, 0, 255)), "camera")])
+
+        from_relayed = (await direct.wait_for_tracks(1, timeout=20))[0]
+        assert close_to(await video_colour(from_relayed, timeout=20), (255, 0, 0))
+        to_relayed = (await relayed.wait_for_tracks(1, timeout=20))[0]
+        assert close_to(await video_colour(to_relayed, timeout=20), (0, 0, 255))
+
+        # Both of the relayed client's connections go through coturn, over TCP.
+        (sent,) = [t for t in relayed.publisher_connection.getTransceivers() if t.kind == "video"]
+        for owner in (sent.sender, to_relayed.receiver):
+            connection, pair = _nominated(owner)
+            assert pair.local_candidate.type == "relay"
+            assert connection.turn_transport == "tcp"
+            # The relayed address is coturn's, the remote one the SFU's.
+            assert pair.local_candidate.host == "127.0.0.1"
+            assert pair.remote_candidate.type == "host"
+    finally:
+        await direct.close()
+        await relayed.close()
