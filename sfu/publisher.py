@@ -27,6 +27,7 @@ from .negotiation import (
     parse_sdp,
     server_configuration,
 )
+from .network import MediaPortsExhausted, sfu_gathering
 from .tracks import TrackInfo
 
 logger = logging.getLogger(__name__)
@@ -91,10 +92,15 @@ class PublisherConnection:
                 elif existing is None and sending:
                     new.append(self._make_uptrack(transceiver, sources))
             try:
-                await pc.setLocalDescription(await pc.createAnswer())
+                with sfu_gathering():  # media port range, announced address
+                    await pc.setLocalDescription(await pc.createAnswer())
             except Exception as exc:
                 for uptrack in new:
                     uptrack.close()
+                if isinstance(exc, MediaPortsExhausted):
+                    # aiortc never gathers twice: start afresh on the next offer.
+                    self._pc = None
+                    await pc.close()
                 raise NegotiationError(f"cannot answer that offer: {exc}") from exc
 
             # Only now, with the answer made, do tracks start and stop.

@@ -22,6 +22,7 @@ from .errors import InvalidSdp, NegotiationError
 from .events import SubscribedTrack
 from .forwarding import UpTrack
 from .negotiation import add_remote_candidate, parse_sdp, server_configuration
+from .network import MediaPortsExhausted, sfu_gathering
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +150,16 @@ class SubscriberConnection:
                 self._negotiate_again = True
                 return
             self._awaiting_answer = True
-            await pc.setLocalDescription(await pc.createOffer())
+            try:
+                with sfu_gathering():  # media port range, announced address
+                    await pc.setLocalDescription(await pc.createOffer())
+            except MediaPortsExhausted as exc:
+                # No socket for this connection: it can never carry media. Signalling
+                # ends the participant's session ("media connection failed").
+                logger.warning("cannot offer subscriptions: %s", exc)
+                self._awaiting_answer = False
+                self._on_failed()
+                return
             tracks = []
             for subscription in self.subscriptions.values():
                 mid = subscription.transceiver.mid or ""

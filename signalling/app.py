@@ -67,6 +67,8 @@ async def revalidate_client_files(request: web.Request, response: web.StreamResp
 
 def build_app(config: Config) -> web.Application:
     sfu.network.use_host_addresses(config.effective_media_addresses())
+    sfu.network.use_media_ports(config.media_ports)
+    sfu.network.use_public_address(config.media_public_address)
     app = web.Application()
     app[config_key] = config
     store = ChatStore(config.chat_db_path)

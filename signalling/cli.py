@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import shutil
@@ -11,6 +12,8 @@ import tempfile
 from pathlib import Path
 
 from aiohttp import web
+
+from sfu.network import PortRange
 
 from .app import build_app
 from .config import Config
@@ -45,6 +48,20 @@ def _turn_settings(args: argparse.Namespace) -> TurnSettings:
     return TurnSettings(secret=secret, urls=args.turn_url, ttl=args.turn_ttl)
 
 
+def _port_range(text: str) -> PortRange:
+    try:
+        return PortRange.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (want LOW-HIGH, 1-65535)") from exc
+
+
+def _ip_address(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from exc
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="huddle", description="Self-hosted conferencing")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -57,6 +74,20 @@ def main(argv: list[str] | None = None) -> None:
         action="append",
         default=[],
         help="address the SFU offers for media (repeatable); default: all, or 127.0.0.1 on loopback",
+    )
+    serve.add_argument(
+        "--media-ports",
+        type=_port_range,
+        default=None,
+        metavar="LOW-HIGH",
+        help="UDP ports the SFU binds media sockets in, e.g. 50000-50199 (one per connection); default: any",
+    )
+    serve.add_argument(
+        "--media-public-address",
+        type=_ip_address,
+        default=None,
+        metavar="IP",
+        help="public address announced in the SFU's ICE candidates under 1:1 NAT (cloud VM, Docker)",
     )
     serve.add_argument("--empty-room-timeout", type=float, default=30.0, metavar="SECONDS")
     serve.add_argument("--max-participants", type=int, default=100, help="participants per room")
@@ -107,6 +138,8 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         data_dir=args.data_dir,
         media_addresses=args.media_address,
+        media_ports=args.media_ports,
+        media_public_address=args.media_public_address,
         empty_room_timeout=args.empty_room_timeout,
         max_participants_per_room=args.max_participants,
         turn=turn_settings,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sfu.network import PortRange
+
 from .turn import TurnSettings
 
 
@@ -16,6 +18,10 @@ class Config:
     # Addresses the SFU offers as ICE host candidates; empty means every interface
     # aioice finds (and, when bound to loopback only, 127.0.0.1).
     media_addresses: list[str] = field(default_factory=list)
+    # UDP ports the SFU binds its media sockets in, "LOW-HIGH" (None: any port).
+    media_ports: PortRange | None = None
+    # Public address announced in the SFU's host candidates under 1:1 NAT (None: the bound one).
+    media_public_address: str | None = None
     # STUN/TURN servers handed to clients on join (RTCIceServer dicts).
     ice_servers: list[dict] = field(default_factory=list)
     # TURN/STUN URLs and the shared secret: each participant gets fresh credentials.

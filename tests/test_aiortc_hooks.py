@@ -114,3 +114,37 @@ async def test_sender_reports_stay_true(clients):
         media = ((last.sender_info.rtp_timestamp - first.sender_info.rtp_timestamp) & 0xFFFFFFFF) / clock_rate
         assert wall > 0.5
         assert abs(wall - media) < 0.1, f"{kind}: {wall:.3f} s of wall clock vs {media:.3f} s of media"
+
+
+def test_aioice_host_candidate_binding_is_where_sfu_network_replaces_it():
+    """sfu.network re-does aioice's host-candidate step (media port range, announced address)."""
+    import aioice.turn
+    from aiortc.rtcicetransport import RTCIceGatherer
+
+    original = sfu.network._aioice_get_component_candidates
+    assert aioice.ice.Connection.get_component_candidates is sfu.network._get_component_candidates
+    assert list(inspect.signature(original).parameters) == ["self", "component", "addresses", "timeout"]
+    source = inspect.getsource(original)
+    for piece in (
+        "local_addr=(address, 0)",
+        "lambda: StunProtocol(self)",
+        "protocol.local_candidate = Candidate(",
+        'candidate_foundation("host", "udp"',
+        'candidate_priority(component, "host")',
+        "self._protocols += host_protocols",
+        "turn.UDP_SOCKET_BUFFER_SIZE",
+        "if self.stun_server:",
+        "if self.turn_server:",
+    ):
+        assert piece in source, f"aioice's get_component_candidates lost {piece!r}"
+    # The returned candidates are what goes into the SDP; pairing uses protocol.local_candidate.
+    gather = inspect.getsource(aioice.ice.Connection.gather_candidates)
+    assert "self.get_component_candidates(" in gather and "self._local_candidates += candidates" in gather
+    pairing = inspect.getsource(aioice.ice.Connection._pair_remote_candidate)
+    assert "protocol.local_candidate.can_pair_with(" in pairing
+    assert "await protocol.close()" in inspect.getsource(aioice.ice.Connection.close)  # ports come back
+    assert isinstance(aioice.turn.UDP_SOCKET_BUFFER_SIZE, int)
+    # aiortc gathers inside setLocalDescription, in tasks that inherit sfu_gathering()'s context.
+    assert "await self.__gather()" in inspect.getsource(aiortc.RTCPeerConnection.setLocalDescription)
+    assert "_connection.gather_candidates()" in inspect.getsource(RTCIceGatherer.gather)
+    assert "self._connection" in inspect.getsource(RTCIceGatherer.__init__)  # tests/test_media_ports.py
