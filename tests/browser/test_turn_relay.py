@@ -1,0 +1,123 @@
+"""Chromium forced to relay-only ICE joins through a real coturn on 127.0.0.1.
+
+Huddle runs with TURN settings, so ``joined.ice_servers`` carries coturn's URL
+and fresh credentials; the page passes them to its RTCPeerConnections. The test
+(only the test) injects an init script that wraps RTCPeerConnection to set
+``iceTransportPolicy: "relay"``, as a browser policy or a corporate network
+that leaves nothing but TURN would. The browser's selected candidate pairs
+(getStats) are then relay candidates, and video flows both ways with a Python
+client that connects directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from huddle_client.synthetic import ColourVideoTrack
+from signalling.config import Config
+from signalling.turn import TurnSettings
+from tests import turn_fixtures
+from tests.browser.conftest import close_to, eventually, wait_published
+from tests.conftest import RunningServer, free_port, start_server
+from tests.media_checks import tracks_by_sender, video_colour
+from tests.turn_fixtures import SECRET, Coturn
+
+coturn = turn_fixtures.coturn
+
+BOT_COLOUR = (30, 200, 210)  # cyan: none of the browsers' colours
+
+FORCE_RELAY = """
+(() => {
+  const Native = window.RTCPeerConnection;
+  const relay = (config) => ({ ...(config || {}), iceTransportPolicy: "relay" });
+  window.__relayTest = { connections: [] };
+  class RelayOnly extends Native {
+    constructor(config, ...rest) {
+      super(relay(config), ...rest);
+      window.__relayTest.connections.push(this);
+    }
+    setConfiguration(config) {
+      return super.setConfiguration(relay(config));
+    }
+  }
+  window.RTCPeerConnection = RelayOnly;
+})();
+"""
+
+# For every RTCPeerConnection the page made: its configured policy and ICE
+# servers, and the local and remote candidates of the transport's selected pair.
+SELECTED_PAIRS = """
+async () => Promise.all(window.__relayTest.connections.map(async (pc) => {
+  const stats = [...(await pc.getStats()).values()];
+  const byId = new Map(stats.map((s) => [s.id, s]));
+  const transport = stats.find((s) => s.type === "transport" && s.selectedCandidatePairId);
+  const pair = transport && byId.get(transport.selectedCandidatePairId);
+  const local = pair && byId.get(pair.localCandidateId);
+  const remote = pair && byId.get(pair.remoteCandidateId);
+  const config = pc.getConfiguration();
+  return {
+    policy: config.iceTransportPolicy,
+    urls: (config.iceServers || []).flatMap((s) => [].concat(s.urls)),
+    state: pc.connectionState,
+    local: local ? { type: local.candidateType, relayProtocol: local.relayProtocol ?? null } : null,
+    remote: remote ? { type: remote.candidateType, address: remote.address ?? remote.ip } : null,
+    bytes: pair ? (pair.bytesSent || 0) + (pair.bytesReceived || 0) : 0,
+  };
+}))
+"""
+
+
+@pytest.fixture
+async def server(tmp_path: Path, coturn: Coturn) -> AsyncIterator[RunningServer]:
+    """Overrides tests/conftest.py's ``server`` (which ``browsers`` uses) with TURN settings."""
+    config = Config(
+        port=free_port(),
+        data_dir=tmp_path / "data",
+        empty_room_timeout=0.5,
+        turn=TurnSettings(secret=SECRET, urls=[coturn.url], ttl=600),
+    )
+    running, runner = await start_server(config)
+    try:
+        yield running
+    finally:
+        await asyncio.wait_for(runner.cleanup(), timeout=20)
+
+
+async def test_relay_only_chromium_joins_through_coturn(server, browsers, clients, coturn):
+    bot = clients("Bot")
+    await bot.join("relay")
+    await bot.publish([(ColourVideoTrack(BOT_COLOUR), "camera")])
+
+    alice = await browsers("Alice", "relay", join=False)
+    await alice.context.add_init_script(script=FORCE_RELAY)
+    await alice.goto(server, "relay")
+    await alice.wait_joined()
+
+    # The browser shows the Python client's camera ...
+    await alice.video_flowing(bot.participant_id, colour=BOT_COLOUR)
+    # ... and the Python client decodes the browser's.
+    await wait_published(server, "relay", alice.participant_id, {"camera"})
+    await bot.wait_for_tracks(1, timeout=20)
+    colour = await video_colour(tracks_by_sender(bot)[(alice.participant_id, "video")], timeout=20)
+    assert close_to(colour, alice.colour), colour
+
+    # Both of the page's connections (publisher and subscriber) use a relay
+    # candidate from coturn, and media went through the selected pair.
+    pairs = await eventually(
+        alice.page,
+        SELECTED_PAIRS,
+        None,
+        lambda ps: len(ps) >= 2 and all(p["local"] and p["bytes"] > 0 for p in ps),
+        what="Alice's selected candidate pairs",
+    )
+    for pair in pairs:
+        assert pair["policy"] == "relay", pair
+        assert coturn.url in pair["urls"], pair
+        assert pair["state"] == "connected", pair
+        assert pair["local"]["type"] == "relay", pair
+        assert pair["local"]["relayProtocol"] == "udp", pair
+        assert pair["remote"]["type"] == "host", pair
