@@ -132,8 +132,12 @@ async def test_media_uses_only_the_range_and_a_full_range_is_a_clear_error(range
 
     # A joiner that cannot even get a subscribing connection is let go, not left hanging.
     last = ranged_clients("Last")
-    with pytest.raises((HuddleError, asyncio.TimeoutError, aiohttp.ClientError, ConnectionError)):
+    started = asyncio.get_running_loop().time()
+    with pytest.raises((HuddleError, aiohttp.ClientError, ConnectionError)):
         await asyncio.wait_for(last.join("ports"), 10)
+    await wait_until(lambda: last._ws.closed, timeout=5)
+    assert last._ws.close_code == 4000  # "media connection failed"
+    assert asyncio.get_running_loop().time() - started < 5
     await wait_until(lambda: len(ranged_server.app[conference_key].rooms["ports"].peers) <= 4, timeout=10)
 
     # The others are unaffected: media still flows, each still sees the other two.
