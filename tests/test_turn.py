@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aioice import stun, turn
 
@@ -237,9 +238,16 @@ async def test_huddle_serve_hands_out_credentials_and_never_logs_the_secret(tmp_
         )
     try:
         deadline = time.monotonic() + 15
-        while b"Huddle is running" not in log.read_bytes():
-            assert process.returncode is None and time.monotonic() < deadline, log.read_text()
-            await asyncio.sleep(0.1)
+        async with aiohttp.ClientSession() as http:
+            while True:  # the banner is printed before the socket listens: ask /healthz
+                assert process.returncode is None and time.monotonic() < deadline, log.read_text()
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
         async with HuddleClient(f"http://127.0.0.1:{port}", name="A", host_addresses=LOOPBACK) as client:
             joined = await client.join("env")
         (server,) = joined["ice_servers"]
