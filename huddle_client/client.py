@@ -159,7 +159,6 @@ class HuddleClient:
         self.room = room
         self.participant_id = message["participant_id"]
         self.chat_history = message["chat_history"]
-        self._ice_servers = [RTCIceServer(**_ice_server_args(s)) for s in message["ice_servers"]]
         for p in message["participants"]:
             self._add_participant(p)
         self._publisher = RTCPeerConnection(self._configuration())
@@ -428,6 +427,10 @@ class HuddleClient:
                         future.set_exception(error)
             self._waiters.clear()
             return
+        if kind == "joined":
+            # Here, not in join(): a subscribe_offer can follow "joined" before join()
+            # resumes, and the subscriber connection it creates needs the TURN servers.
+            self._ice_servers = [RTCIceServer(**_ice_server_args(s)) for s in message["ice_servers"]]
         for future in self._waiters.pop(kind, []):
             if not future.done():
                 future.set_result(message)

@@ -42,3 +42,18 @@ ensure_coturn() {
     $sudo apt-get update
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y coturn
 }
+
+# Debian's iptables for tests/test_udp_blocked.py, which drops UDP inside a network
+# namespace it creates. Installed only when iptables is missing.
+ensure_iptables() {
+    if command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ]; then
+        return
+    fi
+    echo "== installing iptables (apt-get)"
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        sudo="sudo"
+    fi
+    $sudo apt-get update
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y iptables
+}

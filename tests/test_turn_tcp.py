@@ -77,3 +77,27 @@ async def test_relay_only_client_over_turn_tcp_exchanges_media(tcp_turn_server, 
     finally:
         await direct.close()
         await relayed.close()
+
+
+async def test_relay_only_client_joining_a_call_in_progress_subscribes_through_turn(tcp_turn_server, coturn):
+    """The server sends subscribe_offer right after "joined"; the subscriber connection
+    that offer creates must already have the TURN server. (It used to race join():
+    tests/test_udp_blocked.py failed about half its runs; on loopback here the race
+    rarely shows, so this checks the configuration directly.)"""
+    direct = HuddleClient(tcp_turn_server.url, name="Direct", host_addresses=LOOPBACK)
+    relayed = HuddleClient(
+        tcp_turn_server.url, name="Relayed", host_addresses=LOOPBACK, ice_transport_policy="relay"
+    )
+    try:
+        await direct.join("late")
+        await direct.publish([(ColourVideoTrack((0, 200, 0)), "camera")])
+        await relayed.join("late")
+        (track,) = await relayed.wait_for_tracks(1, timeout=20)
+        configured = relayed._subscriber._RTCPeerConnection__configuration.iceServers  # noqa: SLF001
+        assert [server.urls for server in configured] == [[coturn.tcp_url]]
+        assert close_to(await video_colour(track, timeout=20), (0, 200, 0))
+        connection, pair = _nominated(track.receiver)
+        assert (pair.local_candidate.type, connection.turn_transport) == ("relay", "tcp")
+    finally:
+        await relayed.close()
+        await direct.close()
