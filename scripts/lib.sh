@@ -12,48 +12,31 @@ install_python_packages() {
     python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e "$1"
 }
 
-# Debian's Chromium for the browser tests (tests/browser/), which Playwright drives at
-# /usr/bin/chromium. Installed only when missing; Playwright's own browser download
-# (`playwright install`) is never used.
-ensure_chromium() {
-    if [ -x /usr/bin/chromium ]; then
+# Install Debian packages with apt-get, only those whose program is missing.
+#   ensure_debian_packages PROGRAM:PACKAGE ...
+ensure_debian_packages() {
+    local missing=() pair
+    for pair in "$@"; do
+        local program="${pair%%:*}" package="${pair##*:}"
+        if ! command -v "$program" >/dev/null 2>&1 && [ ! -x "/usr/bin/$program" ] && [ ! -x "/usr/sbin/$program" ]; then
+            missing+=("$package")
+        fi
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
         return
     fi
-    echo "== installing chromium (apt-get)"
+    echo "== installing ${missing[*]} (apt-get)"
     local sudo=""
     if [ "$(id -u)" -ne 0 ]; then
         sudo="sudo"
     fi
     $sudo apt-get update
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 }
 
-# Debian's coturn for the TURN tests (tests/test_turn.py) and `huddle turn`.
-# Installed only when turnserver is missing.
-ensure_coturn() {
-    if command -v turnserver >/dev/null 2>&1 || [ -x /usr/bin/turnserver ]; then
-        return
-    fi
-    echo "== installing coturn (apt-get)"
-    local sudo=""
-    if [ "$(id -u)" -ne 0 ]; then
-        sudo="sudo"
-    fi
-    $sudo apt-get update
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y coturn
-}
-
-# Debian's iptables for tests/test_udp_blocked.py, which drops UDP inside a network
-# namespace it creates. Installed only when iptables is missing.
-ensure_iptables() {
-    if command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ]; then
-        return
-    fi
-    echo "== installing iptables (apt-get)"
-    local sudo=""
-    if [ "$(id -u)" -ne 0 ]; then
-        sudo="sudo"
-    fi
-    $sudo apt-get update
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y iptables
+# What the tests need from Debian: Chromium for tests/browser (Playwright drives
+# /usr/bin/chromium; its own browser download is never used), coturn for the TURN
+# tests and `huddle turn`, iptables for tests/test_udp_blocked.py.
+ensure_test_packages() {
+    ensure_debian_packages chromium:chromium turnserver:coturn iptables:iptables
 }

@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -27,9 +28,9 @@ from signalling import cli
 from signalling.config import Config
 from signalling.turn import CoturnOptions, TurnSettings, render_coturn_config, turn_credentials
 from tests import turn_fixtures
-from tests.conftest import LOOPBACK, free_port, start_server
+from tests.conftest import LOOPBACK, RunningServer, free_port
 from tests.media_checks import close_to, video_colour
-from tests.turn_fixtures import SECRET, Coturn
+from tests.turn_fixtures import SECRET, Coturn, huddle_with_turn
 
 
 def test_credentials_match_the_turn_rest_api_scheme():
@@ -100,18 +101,9 @@ coturn = turn_fixtures.coturn
 
 
 @pytest.fixture
-async def turn_server(tmp_path: Path, coturn: Coturn):
-    config = Config(
-        port=free_port(),
-        data_dir=tmp_path / "data",
-        empty_room_timeout=0.5,
-        turn=TurnSettings(secret=SECRET, urls=[coturn.url], ttl=600),
-    )
-    running, runner = await start_server(config)
-    try:
+async def turn_server(tmp_path: Path, coturn: Coturn) -> AsyncIterator[RunningServer]:
+    async with huddle_with_turn(tmp_path, coturn.url) as running:
         yield running
-    finally:
-        await asyncio.wait_for(runner.cleanup(), timeout=20)
 
 
 async def _allocate(port: int, username: str, password: str) -> tuple[str, int]:

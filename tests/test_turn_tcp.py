@@ -8,36 +8,25 @@ for real).
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from huddle_client import HuddleClient
 from huddle_client.synthetic import ColourVideoTrack
-from signalling.config import Config
-from signalling.turn import TurnSettings
 from tests import turn_fixtures
-from tests.conftest import LOOPBACK, free_port, start_server
+from tests.conftest import LOOPBACK, RunningServer
 from tests.media_checks import close_to, video_colour
-from tests.turn_fixtures import SECRET, Coturn
+from tests.turn_fixtures import Coturn, huddle_with_turn
 
 coturn = turn_fixtures.coturn
 
 
 @pytest.fixture
-async def tcp_turn_server(tmp_path: Path, coturn: Coturn):
-    config = Config(
-        port=free_port(),
-        data_dir=tmp_path / "data",
-        empty_room_timeout=0.5,
-        turn=TurnSettings(secret=SECRET, urls=[coturn.tcp_url], ttl=600),
-    )
-    running, runner = await start_server(config)
-    try:
+async def tcp_turn_server(tmp_path: Path, coturn: Coturn) -> AsyncIterator[RunningServer]:
+    async with huddle_with_turn(tmp_path, coturn.tcp_url) as running:
         yield running
-    finally:
-        await asyncio.wait_for(runner.cleanup(), timeout=20)
 
 
 def _nominated(ice_transport_owner):

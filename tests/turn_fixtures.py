@@ -22,7 +22,9 @@ from pathlib import Path
 import pytest
 from aioice import stun
 
-from tests.conftest import free_port
+from signalling.config import Config
+from signalling.turn import TurnSettings
+from tests.conftest import RunningServer, free_port, start_server
 
 SECRET = "test-turn-secret-5f2c9e7a"
 
@@ -128,3 +130,19 @@ async def start_coturn(tmp_path: Path, ip: str = "127.0.0.1") -> AsyncIterator[C
 async def coturn(tmp_path: Path) -> AsyncIterator[Coturn]:
     async with start_coturn(tmp_path) as running:
         yield running
+
+
+@asynccontextmanager
+async def huddle_with_turn(tmp_path: Path, turn_url: str) -> AsyncIterator[RunningServer]:
+    """An in-process Huddle that hands out credentials for ``turn_url`` (secret ``SECRET``)."""
+    config = Config(
+        port=free_port(),
+        data_dir=tmp_path / "data",
+        empty_room_timeout=0.5,
+        turn=TurnSettings(secret=SECRET, urls=[turn_url], ttl=600),
+    )
+    running, runner = await start_server(config)
+    try:
+        yield running
+    finally:
+        await asyncio.wait_for(runner.cleanup(), timeout=20)

@@ -11,20 +11,17 @@ client that connects directly.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from huddle_client.synthetic import ColourVideoTrack
-from signalling.config import Config
-from signalling.turn import TurnSettings
 from tests import turn_fixtures
 from tests.browser.conftest import close_to, eventually, wait_published
-from tests.conftest import RunningServer, free_port, start_server
+from tests.conftest import RunningServer
 from tests.media_checks import tracks_by_sender, video_colour
-from tests.turn_fixtures import SECRET, Coturn
+from tests.turn_fixtures import Coturn, huddle_with_turn
 
 coturn = turn_fixtures.coturn
 
@@ -74,17 +71,8 @@ async () => Promise.all(window.__relayTest.connections.map(async (pc) => {
 @pytest.fixture
 async def server(tmp_path: Path, coturn: Coturn) -> AsyncIterator[RunningServer]:
     """Overrides tests/conftest.py's ``server`` (which ``browsers`` uses) with TURN settings."""
-    config = Config(
-        port=free_port(),
-        data_dir=tmp_path / "data",
-        empty_room_timeout=0.5,
-        turn=TurnSettings(secret=SECRET, urls=[coturn.url], ttl=600),
-    )
-    running, runner = await start_server(config)
-    try:
+    async with huddle_with_turn(tmp_path, coturn.url) as running:
         yield running
-    finally:
-        await asyncio.wait_for(runner.cleanup(), timeout=20)
 
 
 async def test_relay_only_chromium_joins_through_coturn(server, browsers, clients, coturn):
