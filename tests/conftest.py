@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,28 +82,52 @@ async def clients(server: RunningServer) -> AsyncIterator[Callable[..., HuddleCl
 
 
 class ServerProcess:
-    """``huddle serve`` in its own process, for tests that kill or restart it."""
+    """``huddle serve`` in its own process, for tests that kill or restart it.
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    ``extra_args`` go to ``huddle serve``; with ``log_path`` its output (stdout and
+    stderr) is written there, at ``log_level``.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        extra_args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        log_level: str = "WARNING",
+    ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: asyncio.subprocess.Process | None = None
+        self._extra_args = list(extra_args)
+        self._env = env
+        self._log_path = log_path
+        self._log_level = log_level
 
     async def start(self, timeout: float = 15.0) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "signalling.cli",
-            "serve",
-            "--port",
-            str(self.port),
-            "--data-dir",
-            str(self.data_dir),
-            "--log-level",
-            "WARNING",
-            stdout=asyncio.subprocess.DEVNULL,
-        )
+        output = self._log_path.open("ab") if self._log_path else None
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "signalling.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                "--log-level",
+                self._log_level,
+                *self._extra_args,
+                stdout=output or asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.STDOUT if output else None,
+                env=self._env,
+            )
+        finally:
+            if output is not None:
+                output.close()
         deadline = asyncio.get_running_loop().time() + timeout
         async with aiohttp.ClientSession() as http:
             while True:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -19,12 +18,13 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
 import sfu.network
+from huddle_client import HuddleClient
 from huddle_client.client import PROTOCOL_VERSION, HuddleError
 from huddle_client.synthetic import ColourVideoTrack
 from sfu.network import PortRange
 from signalling.app import conference_key
 from signalling.config import Config
-from tests.conftest import free_port, start_server, wait_until
+from tests.conftest import ServerProcess, free_port, start_server, wait_until
 from tests.media_checks import COLOURS, close_to, media_for, tracks_by_sender, video_colour, wait_for_colour
 
 PUBLIC = "203.0.113.7"  # TEST-NET-3: documentation only, never routed
@@ -186,56 +186,22 @@ def udp_ports_of(pid: int) -> list[int]:
 async def test_huddle_serve_opens_udp_sockets_only_in_the_range(tmp_path: Path):
     """Every UDP socket of a ``huddle serve --media-ports`` process, seen from /proc."""
     block = free_block(20, start=24000)
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "signalling.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(tmp_path / "data"),
-        "--media-ports",
-        str(block),
-        "--log-level",
-        "WARNING",
-        stdout=asyncio.subprocess.DEVNULL,
-    )
+    server = ServerProcess(tmp_path / "data", extra_args=["--media-ports", str(block)])
+    await server.start()
+    people = [HuddleClient(server.url, name=f"P{i}", host_addresses=["127.0.0.1"]) for i in range(3)]
     try:
-        url = f"http://127.0.0.1:{port}"
-        async with aiohttp.ClientSession() as http:
-
-            async def healthy() -> None:
-                while True:
-                    try:
-                        async with http.get(url + "/healthz") as response:
-                            if response.status == 200:
-                                return
-                    except aiohttp.ClientError:
-                        pass
-                    await asyncio.sleep(0.1)
-
-            await asyncio.wait_for(healthy(), 15)
-
-        from huddle_client import HuddleClient
-
-        people = [HuddleClient(url, name=f"P{i}", host_addresses=["127.0.0.1"]) for i in range(3)]
-        try:
-            for person in people:
-                await person.join("proc")
-            for index, person in enumerate(people):
-                await person.publish(media_for(index))
-            await see_each_other(people)
-            ports = udp_ports_of(process.pid)
-            assert len(ports) >= 6, ports
-            assert all(p in block for p in ports), (ports, block)
-        finally:
-            for person in people:
-                await person.close()
+        for person in people:
+            await person.join("proc")
+        for index, person in enumerate(people):
+            await person.publish(media_for(index))
+        await see_each_other(people)
+        ports = udp_ports_of(server.process.pid)
+        assert len(ports) >= 6, ports
+        assert all(p in block for p in ports), (ports, block)
     finally:
-        process.kill()
-        await asyncio.wait_for(process.wait(), 10)
+        for person in people:
+            await person.close()
+        await server.kill()
 
 
 @pytest.mark.parametrize("ranged_server", [{"media_public_address": PUBLIC}], indirect=True)

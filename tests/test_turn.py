@@ -13,12 +13,10 @@ import hashlib
 import hmac
 import logging
 import os
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 from aioice import stun, turn
 
@@ -28,7 +26,7 @@ from signalling import cli
 from signalling.config import Config
 from signalling.turn import CoturnOptions, TurnSettings, render_coturn_config, turn_credentials
 from tests import turn_fixtures
-from tests.conftest import LOOPBACK, RunningServer, free_port
+from tests.conftest import LOOPBACK, RunningServer, ServerProcess
 from tests.media_checks import close_to, video_colour
 from tests.turn_fixtures import SECRET, Coturn, huddle_with_turn
 
@@ -205,53 +203,28 @@ def test_turn_options_need_a_secret_and_read_it_from_the_environment(monkeypatch
 
 async def test_huddle_serve_hands_out_credentials_and_never_logs_the_secret(tmp_path: Path):
     """The real command, secret from HUDDLE_TURN_SECRET, logging at DEBUG to a file."""
-    port = free_port()
     url = "turn:127.0.0.1:3478?transport=udp"
     log = tmp_path / "serve.log"
-    with log.open("wb") as output:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "signalling.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--turn-url",
-            url,
-            "--turn-ttl",
-            "120",
-            "--log-level",
-            "DEBUG",
-            stdout=output,
-            stderr=output,
-            env={**os.environ, "HUDDLE_TURN_SECRET": SECRET},
-        )
+    server = ServerProcess(
+        tmp_path / "data",
+        extra_args=["--turn-url", url, "--turn-ttl", "120"],
+        env={**os.environ, "HUDDLE_TURN_SECRET": SECRET},
+        log_path=log,
+        log_level="DEBUG",
+    )
     try:
-        deadline = time.monotonic() + 15
-        async with aiohttp.ClientSession() as http:
-            while True:  # the banner is printed before the socket listens: ask /healthz
-                assert process.returncode is None and time.monotonic() < deadline, log.read_text()
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        async with HuddleClient(f"http://127.0.0.1:{port}", name="A", host_addresses=LOOPBACK) as client:
+        await server.start()
+        async with HuddleClient(server.url, name="A", host_addresses=LOOPBACK) as client:
             joined = await client.join("env")
-        (server,) = joined["ice_servers"]
-        assert server["urls"] == [url]
-        expiry, identity = server["username"].split(":", 1)
+        (ice_server,) = joined["ice_servers"]
+        assert ice_server["urls"] == [url]
+        expiry, identity = ice_server["username"].split(":", 1)
         assert identity == client.identity
         assert 100 < int(expiry) - time.time() <= 121
-        expected = hmac.new(SECRET.encode(), server["username"].encode(), hashlib.sha1).digest()
-        assert base64.b64decode(server["credential"]) == expected
+        expected = hmac.new(SECRET.encode(), ice_server["username"].encode(), hashlib.sha1).digest()
+        assert base64.b64decode(ice_server["credential"]) == expected
     finally:
-        process.kill()
-        await asyncio.wait_for(process.wait(), 10)
+        await server.kill()
     text = log.read_text()
     assert "DEBUG" in text
     assert SECRET not in text
