@@ -28,7 +28,7 @@ from signalling.turn import CoturnOptions, TurnSettings, render_coturn_config, t
 from tests import turn_fixtures
 from tests.conftest import LOOPBACK, RunningServer, ServerProcess
 from tests.media_checks import close_to, video_colour
-from tests.turn_fixtures import SECRET, Coturn, huddle_with_turn
+from tests.turn_fixtures import SECRET, Coturn, huddle_with_turn, nominated_pair
 
 
 def test_credentials_match_the_turn_rest_api_scheme():
@@ -137,11 +137,8 @@ async def test_coturn_refuses_expired_credentials(coturn):
     assert failure.value.response.error_code == 401
 
 
-def _selected_local_candidate_type(remote_or_pc) -> str:
-    ice = remote_or_pc.transport.transport  # RTCDtlsTransport -> RTCIceTransport
-    pairs = ice._connection._nominated  # noqa: SLF001 (aioice keeps the nominated pair here)
-    assert pairs, "no nominated candidate pair"
-    return pairs[1].local_candidate.type
+def _selected_local_candidate_type(sender_or_receiver) -> str:
+    return nominated_pair(sender_or_receiver)[1].local_candidate.type
 
 
 async def test_relay_only_client_exchanges_media_through_coturn(turn_server, coturn):

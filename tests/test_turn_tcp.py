@@ -18,7 +18,7 @@ from huddle_client.synthetic import ColourVideoTrack
 from tests import turn_fixtures
 from tests.conftest import LOOPBACK, RunningServer
 from tests.media_checks import close_to, video_colour
-from tests.turn_fixtures import Coturn, huddle_with_turn
+from tests.turn_fixtures import Coturn, huddle_with_turn, nominated_pair
 
 coturn = turn_fixtures.coturn
 
@@ -27,13 +27,6 @@ coturn = turn_fixtures.coturn
 async def tcp_turn_server(tmp_path: Path, coturn: Coturn) -> AsyncIterator[RunningServer]:
     async with huddle_with_turn(tmp_path, coturn.tcp_url) as running:
         yield running
-
-
-def _nominated(ice_transport_owner):
-    connection = ice_transport_owner.transport.transport._connection  # noqa: SLF001 (aioice internals)
-    pairs = connection._nominated  # noqa: SLF001
-    assert pairs, "no nominated candidate pair"
-    return connection, pairs[1]
 
 
 async def test_relay_only_client_over_turn_tcp_exchanges_media(tcp_turn_server, coturn):
@@ -57,7 +50,7 @@ async def test_relay_only_client_over_turn_tcp_exchanges_media(tcp_turn_server, 
         # Both of the relayed client's connections go through coturn, over TCP.
         (sent,) = [t for t in relayed.publisher_connection.getTransceivers() if t.kind == "video"]
         for owner in (sent.sender, to_relayed.receiver):
-            connection, pair = _nominated(owner)
+            connection, pair = nominated_pair(owner)
             assert pair.local_candidate.type == "relay"
             assert connection.turn_transport == "tcp"
             # The relayed address is coturn's, the remote one the SFU's.
@@ -85,7 +78,7 @@ async def test_relay_only_client_joining_a_call_in_progress_subscribes_through_t
         configured = relayed._subscriber._RTCPeerConnection__configuration.iceServers  # noqa: SLF001
         assert [server.urls for server in configured] == [[coturn.tcp_url]]
         assert close_to(await video_colour(track, timeout=20), (0, 200, 0))
-        connection, pair = _nominated(track.receiver)
+        connection, pair = nominated_pair(track.receiver)
         assert (pair.local_candidate.type, connection.turn_transport) == ("relay", "tcp")
     finally:
         await relayed.close()

@@ -146,3 +146,11 @@ async def huddle_with_turn(tmp_path: Path, turn_url: str) -> AsyncIterator[Runni
         yield running
     finally:
         await asyncio.wait_for(runner.cleanup(), timeout=20)
+
+
+def nominated_pair(sender_or_receiver: object) -> tuple[object, object]:
+    """(aioice connection, its nominated pair) behind an aiortc sender or receiver."""
+    connection = sender_or_receiver.transport.transport._connection  # aioice internals, tests only
+    pairs = connection._nominated
+    assert pairs, "no nominated candidate pair"
+    return connection, pairs[1]
