@@ -129,7 +129,6 @@ class HuddleClient:
         self._changed = asyncio.Event()
         self._subscriber_lock = asyncio.Lock()
         self._client_ids = (f"{self.identity}-{n}" for n in itertools.count(1))
-        self._pending_offer_tracks: dict[str, dict[str, Any]] = {}
         self._replays: list[ReplaySender] = []
 
     async def __aenter__(self) -> HuddleClient:
@@ -249,11 +248,11 @@ class HuddleClient:
             if self._subscriber is None:
                 self._subscriber = RTCPeerConnection(self._configuration())
             pc = self._subscriber
-            self._pending_offer_tracks = {t["mid"]: t for t in message["tracks"]}
+            offered = {t["mid"]: t for t in message["tracks"]}
             await pc.setRemoteDescription(RTCSessionDescription(message["sdp"], "offer"))
             listed = {t["track_id"] for t in message["tracks"]}
             for transceiver in pc.getTransceivers():
-                info = self._pending_offer_tracks.get(transceiver.mid or "")
+                info = offered.get(transceiver.mid or "")
                 if info is None or info["track_id"] in self.remote_tracks:
                     continue
                 remote = RemoteTrack(
