@@ -133,20 +133,26 @@ def sfu_gathering() -> Iterator[None]:
         _sfu_gathering.reset(token)
 
 
-def _bind_in_range(address: str, ports: PortRange) -> socket.socket:
+def _bind(address: str, ports: PortRange | None) -> socket.socket:
+    """A non-blocking UDP socket on ``address``: inside ``ports``, or any port if None."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    for i in range(len(ports)):
-        offset = (_settings.next_port + i) % len(ports)
+    candidates = (
+        [0]
+        if ports is None
+        else [ports.low + (_settings.next_port + i) % len(ports) for i in range(len(ports))]
+    )
+    for port in candidates:
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
-            sock.bind((address, ports.low + offset))
+            sock.bind((address, port))
         except OSError as exc:
             sock.close()
-            if exc.errno == errno.EADDRINUSE:
+            if ports is not None and exc.errno == errno.EADDRINUSE:
                 continue
             raise
         sock.setblocking(False)
-        _settings.next_port = offset + 1
+        if ports is not None:
+            _settings.next_port = port - ports.low + 1
         return sock
     raise MediaPortsExhausted(
         errno.EADDRINUSE, f"no free UDP port in the media port range {ports} on {address}"
@@ -170,16 +176,7 @@ async def _get_component_candidates(
     exhausted: MediaPortsExhausted | None = None
     for address in addresses:
         try:
-            if ports is None:
-                sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_DGRAM)
-                try:
-                    sock.bind((address, 0))
-                    sock.setblocking(False)
-                except OSError:
-                    sock.close()
-                    raise
-            else:
-                sock = _bind_in_range(address, ports)
+            sock = _bind(address, ports)
         except MediaPortsExhausted as exc:
             exhausted = exc
             continue
