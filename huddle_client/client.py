@@ -96,8 +96,15 @@ class HuddleClient:
         packet_sink: PacketSink | None = None,
         timeout: float = 10.0,
         ice_transport_policy: str = "all",
+        token: str | None = None,
+        grants: dict[str, Any] | None = None,
     ) -> None:
         base = url.rstrip("/")
+        self.http_url = base
+        # Without a token the client asks a development server (loopback, no API keys)
+        # for one, with ``grants`` if given.
+        self.token = token
+        self._dev_grants = grants
         self.ws_url = base.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/ws"
         self.name = name
         self.identity = identity or "ID_" + uuid.uuid4().hex[:12]
@@ -142,6 +149,8 @@ class HuddleClient:
     async def join(self, room: str) -> dict[str, Any]:
         """Connect, join ``room`` and open the chat channel; returns the ``joined`` message."""
         self._http = aiohttp.ClientSession()
+        if self.token is None:
+            self.token = await self._dev_token(room)
         self._ws = await self._http.ws_connect(self.ws_url, timeout=aiohttp.ClientWSTimeout(ws_close=5))
         self._reader = asyncio.create_task(self._read_loop())
         joined = self._expect("joined")
@@ -151,11 +160,12 @@ class HuddleClient:
                 "version": PROTOCOL_VERSION,
                 "room": room,
                 "name": self.name,
-                "identity": self.identity,
+                "token": self.token,
             }
         )
         message = await self._wait(joined)
         self.room = room
+        self.identity = message["identity"]
         self.participant_id = message["participant_id"]
         self.chat_history = message["chat_history"]
         for p in message["participants"]:
@@ -166,6 +176,16 @@ class HuddleClient:
         await self._negotiate_publisher({})
         await self._wait_for(lambda: self._chat is not None and self._chat.readyState == "open")
         return message
+
+    async def _dev_token(self, room: str) -> str:
+        assert self._http is not None
+        body: dict[str, Any] = {"room": room, "name": self.name, "identity": self.identity}
+        if self._dev_grants is not None:
+            body["grants"] = self._dev_grants
+        async with self._http.post(f"{self.http_url}/api/dev/token", json=body) as response:
+            if response.status != 200:
+                raise HuddleError("token_required", f"no token given and {self.http_url} hands out none")
+            return (await response.json())["token"]
 
     def _configuration(self) -> RTCConfiguration:
         return RTCConfiguration(

@@ -27,3 +27,7 @@ class UnknownParticipant(MediaError):
 
 class InvalidCandidate(MediaError):
     code = "invalid_candidate"
+
+
+class PermissionDenied(MediaError):
+    code = "permission_denied"

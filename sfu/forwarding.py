@@ -72,6 +72,7 @@ class UpTrack:
         self._requests: set[asyncio.Task[None]] = set()
         self._keyframe_wanted = False
         self._closed = False
+        self.forwarding = True  # False while muted: packets still arrive, none go out
         hooks.divert_receiver(receiver, self.handle_rtp)
 
     @property
@@ -104,10 +105,20 @@ class UpTrack:
             self._last_remb_ms = arrival_time_ms
             await self._send_remb(MAX_VIDEO_BITRATE, [packet.ssrc])
 
+        if not self.forwarding:
+            return
         keyframe = self._is_keyframe is None or self._is_keyframe(packet.payload)
         ntp = ntp_now()
         for downtrack in self.downtracks:
             await downtrack.forward(packet, keyframe, ntp)
+
+    def set_forwarding(self, forwarding: bool) -> None:
+        """Pause or resume forwarding (a mute); subscribers resume at a keyframe."""
+        if forwarding and not self.forwarding:
+            for downtrack in self.downtracks:
+                downtrack.restart()
+            self.request_keyframe()
+        self.forwarding = forwarding
 
     def add_downtrack(self, downtrack: DownTrack) -> None:
         if downtrack not in self.downtracks:

@@ -21,9 +21,10 @@ from .subscriber import SubscriberConnection
 class MediaParticipant:
     """The media-plane state of one participant in one room."""
 
-    def __init__(self, room_id: str, participant_id: str, emit: EventSink) -> None:
+    def __init__(self, room_id: str, participant_id: str, emit: EventSink, subscribes: bool = True) -> None:
         self.room_id = room_id
         self.participant_id = participant_id
+        self.subscribes = subscribes  # False: this participant is sent no media
         self._emit = emit
         self._lost = False
         self.publisher = PublisherConnection(participant_id, self._data_received, self._connection_failed)
@@ -33,11 +34,14 @@ class MediaParticipant:
     def uptracks(self) -> dict[str, UpTrack]:
         return self.publisher.uptracks
 
-    async def publish(self, offer_sdp: str, sources: dict[str, str]) -> PublishResult:
-        return await self.publisher.publish(offer_sdp, sources)
+    async def publish(
+        self, offer_sdp: str, sources: dict[str, str], allowed_sources: frozenset[str] | None
+    ) -> PublishResult:
+        return await self.publisher.publish(offer_sdp, sources, allowed_sources)
 
     async def subscribe(self, uptracks: list[UpTrack]) -> None:
-        await self.subscriber.subscribe(uptracks)
+        if self.subscribes:
+            await self.subscriber.subscribe(uptracks)
 
     async def unsubscribe(self, track_ids: list[str]) -> None:
         await self.subscriber.unsubscribe(track_ids)

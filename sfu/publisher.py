@@ -15,10 +15,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc.sdp import SessionDescription
 
 from . import aiortc_hooks as hooks
 from .codecs import choose_codec
-from .errors import InvalidSdp, NegotiationError
+from .errors import InvalidSdp, NegotiationError, PermissionDenied
 from .forwarding import UpTrack
 from .negotiation import (
     active_port_zero_mids,
@@ -36,6 +37,7 @@ CHAT_CHANNEL_LABEL = "chat"
 PENDING_DATA_LIMIT = 200  # messages kept for a participant whose channel is not open yet
 INCOMING_DATA_LIMIT = 256  # messages from one participant waiting to be handled
 SENDING_DIRECTIONS = ("sendonly", "sendrecv")
+SOURCE_KINDS = {"camera": "video", "screen": "video", "microphone": "audio", "screen_audio": "audio"}
 
 DataHandler = Callable[[str], Awaitable[None]]
 
@@ -63,12 +65,18 @@ class PublisherConnection:
         self._incoming: asyncio.Queue[str] = asyncio.Queue(INCOMING_DATA_LIMIT)
         self._delivery: asyncio.Task[None] | None = None
 
-    async def publish(self, offer_sdp: str, sources: dict[str, str]) -> PublishResult:
-        """Apply the client's offer and answer it; tracks start or stop as the offer says."""
+    async def publish(
+        self, offer_sdp: str, sources: dict[str, str], allowed_sources: frozenset[str] | None = None
+    ) -> PublishResult:
+        """Apply the client's offer and answer it; tracks start or stop as the offer says.
+
+        With ``allowed_sources`` set, an offer sending any other source is refused whole.
+        """
         async with self._lock:
             description = parse_sdp(offer_sdp, "offer")
             bundle_only = active_port_zero_mids(offer_sdp)
             check_publishable_codecs(description, bundle_only)
+            self._check_sources(description, bundle_only, sources, allowed_sources)
             pc = self._pc or self._create()
             try:
                 await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
@@ -111,6 +119,34 @@ class PublisherConnection:
                 del self.uptracks[uptrack.info.track_id]
             return PublishResult(pc.localDescription.sdp, [u.info for u in new], [u.info for u in gone])
 
+    def _check_sources(
+        self,
+        description: SessionDescription,
+        bundle_only: set[str],
+        sources: dict[str, str],
+        allowed: frozenset[str] | None,
+    ) -> None:
+        for media in description.media:
+            if media.kind not in SOURCE_KINDS.values() or media.direction not in SENDING_DIRECTIONS:
+                continue
+            if media.port == 0 and media.rtp.muxId not in bundle_only:
+                continue
+            source = sources.get(media.rtp.muxId or "", default_source(media.kind))
+            if SOURCE_KINDS.get(source) != media.kind:
+                raise PermissionDenied(f"a {media.kind} track cannot be published as {source!r}")
+            if allowed is not None and source not in allowed:
+                raise PermissionDenied(f"you may not publish {source!r}")
+
+    def stop_tracks(self, track_ids: list[str]) -> list[TrackInfo]:
+        """Stop forwarding these tracks (e.g. the publish grant was withdrawn)."""
+        stopped = []
+        for track_id in track_ids:
+            uptrack = self.uptracks.pop(track_id, None)
+            if uptrack is not None:
+                uptrack.close()
+                stopped.append(uptrack.info)
+        return stopped
+
     def _create(self) -> RTCPeerConnection:
         pc = RTCPeerConnection(server_configuration())
         self._pc = pc
@@ -133,12 +169,11 @@ class PublisherConnection:
         assert codec is not None, "check_publishable_codecs let an unsupported m-line through"
         hooks.keep_only_codec(transceiver, codec)
         mid = transceiver.mid or ""
-        default_source = "microphone" if transceiver.kind == "audio" else "camera"
         info = TrackInfo(
             track_id="TR_" + secrets.token_hex(6),
             participant_id=self.participant_id,
             kind=transceiver.kind,
-            source=sources.get(mid, default_source),
+            source=sources.get(mid, default_source(transceiver.kind)),
             codec=codec.mimeType,
             mid=mid,
         )
@@ -203,3 +238,8 @@ class PublisherConnection:
                 await asyncio.wait_for(self._pc.close(), timeout=5)
             except Exception:
                 logger.warning("closing a publisher connection failed", exc_info=True)
+
+
+def default_source(kind: str) -> str:
+    """The source of a track its publisher did not name."""
+    return "microphone" if kind == "audio" else "camera"

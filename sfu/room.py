@@ -30,15 +30,20 @@ class MediaRoom:
         ]
 
     async def join(self, participant_id: str, subscribe: bool = True) -> MediaParticipant:
-        participant = MediaParticipant(self.room_id, participant_id, self._emit)
+        participant = MediaParticipant(self.room_id, participant_id, self._emit, subscribes=subscribe)
         self.participants[participant_id] = participant
-        if subscribe:
-            await participant.subscribe(self.uptracks(exclude=participant_id))
+        await participant.subscribe(self.uptracks(exclude=participant_id))
         return participant
 
-    async def publish(self, participant_id: str, offer_sdp: str, sources: dict[str, str]) -> PublishResult:
+    async def publish(
+        self,
+        participant_id: str,
+        offer_sdp: str,
+        sources: dict[str, str],
+        allowed_sources: frozenset[str] | None = None,
+    ) -> PublishResult:
         participant = self.participants[participant_id]
-        result = await participant.publish(offer_sdp, sources)
+        result = await participant.publish(offer_sdp, sources, allowed_sources)
         await self._tracks_removed(participant_id, result.removed)
         if result.added:
             added = [participant.uptracks[info.track_id] for info in result.added]
@@ -50,6 +55,23 @@ class MediaRoom:
                 )
             )
         return result
+
+    async def stop_tracks(self, participant_id: str, track_ids: list[str]) -> list[TrackInfo]:
+        participant = self.participants[participant_id]
+        stopped = participant.publisher.stop_tracks(track_ids)
+        await self._tracks_removed(participant_id, stopped)
+        return stopped
+
+    async def set_subscribes(self, participant_id: str, subscribes: bool) -> None:
+        participant = self.participants[participant_id]
+        if participant.subscribes == subscribes:
+            return
+        if subscribes:
+            participant.subscribes = True
+            await participant.subscribe(self.uptracks(exclude=participant_id))
+        else:
+            participant.subscribes = False
+            await participant.unsubscribe(list(participant.subscriber.subscriptions))
 
     async def leave(self, participant_id: str) -> list[TrackInfo]:
         participant = self.participants.pop(participant_id, None)

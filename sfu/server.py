@@ -36,11 +36,35 @@ class MediaServer:
         await room.join(participant_id, subscribe=subscribe)
 
     async def publish(
-        self, room_id: str, participant_id: str, offer_sdp: str, sources: dict[str, str]
+        self,
+        room_id: str,
+        participant_id: str,
+        offer_sdp: str,
+        sources: dict[str, str],
+        allowed_sources: frozenset[str] | None = None,
     ) -> PublishResult:
-        """Answer a publish offer; new tracks are forwarded to everyone else in the room."""
+        """Answer a publish offer; new tracks are forwarded to everyone else in the room.
+
+        An offer sending a source outside ``allowed_sources`` raises ``PermissionDenied``.
+        """
         self._participant(room_id, participant_id)
-        return await self._rooms[room_id].publish(participant_id, offer_sdp, sources)
+        return await self._rooms[room_id].publish(participant_id, offer_sdp, sources, allowed_sources)
+
+    async def stop_tracks(self, room_id: str, participant_id: str, track_ids: list[str]) -> list[TrackInfo]:
+        """Stop a participant's tracks without its offer (its grant was withdrawn)."""
+        self._participant(room_id, participant_id)
+        return await self._rooms[room_id].stop_tracks(participant_id, track_ids)
+
+    def set_forwarding(self, room_id: str, participant_id: str, track_id: str, forwarding: bool) -> None:
+        """Pause (mute) or resume forwarding one published track to everyone."""
+        uptrack = self._participant(room_id, participant_id).uptracks.get(track_id)
+        if uptrack is not None:
+            uptrack.set_forwarding(forwarding)
+
+    async def set_subscribes(self, room_id: str, participant_id: str, subscribes: bool) -> None:
+        """Start or stop sending this participant every other track of the room."""
+        self._participant(room_id, participant_id)
+        await self._rooms[room_id].set_subscribes(participant_id, subscribes)
 
     async def answer_subscription(self, room_id: str, participant_id: str, answer_sdp: str) -> None:
         await self._participant(room_id, participant_id).accept_subscription_answer(answer_sdp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import secrets
 from pathlib import Path
 
 from aiohttp import web
@@ -14,6 +15,7 @@ from .chat_store import ChatStore
 from .conference import Conference
 from .config import Config
 from .session import websocket_handler
+from .tokens import Grants, TokenError, mint_token
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -23,6 +25,25 @@ config_key = web.AppKey("config", Config)
 
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "index.html")
+
+
+async def dev_token(request: web.Request) -> web.Response:
+    """Development only (loopback, no API keys): a token for the room the page asks for."""
+    config = request.app[config_key]
+    try:
+        body = await request.json()
+        room, name = body["room"], body.get("name")
+        identity = body.get("identity") or "ID_" + secrets.token_hex(6)
+        grants = Grants.from_claim(body["grants"]) if "grants" in body else Grants()
+        if not all(isinstance(v, str) and 0 < len(v) <= 64 for v in (room, identity)):
+            raise ValueError("room and identity are 1-64 characters")
+    except (ValueError, KeyError, TypeError, AttributeError, TokenError) as exc:
+        return web.json_response({"code": "invalid_request", "message": str(exc)[:200]}, status=400)
+    key, secret = config.api_keys.first()
+    token = mint_token(
+        key, secret, identity, room, name=name if isinstance(name, str) else None, grants=grants
+    )
+    return web.json_response({"token": token, "identity": identity})
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -66,6 +87,7 @@ async def revalidate_client_files(request: web.Request, response: web.StreamResp
 
 
 def build_app(config: Config) -> web.Application:
+    config.open_dev_door()
     sfu.network.use_host_addresses(config.effective_media_addresses())
     sfu.network.use_media_ports(config.media_ports)
     sfu.network.use_public_address(config.media_public_address)
@@ -92,6 +114,8 @@ def build_app(config: Config) -> web.Application:
     app.router.add_get("/", index)
     app.router.add_get("/r/{room}", index)  # a room link: the page reads the room from the path
     app.router.add_get("/ws", websocket_handler)
+    if config.dev_tokens:
+        app.router.add_post("/api/dev/token", dev_token)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_static("/static/", STATIC_DIR)

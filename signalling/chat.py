@@ -9,16 +9,20 @@ the first copy and not shown twice.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sfu import MediaServer
 
-from .chat_store import ChatStore
+from .chat_store import ChatMessage, ChatStore
 from .protocol import ProtocolError, parse_chat_message
 
 if TYPE_CHECKING:
     from .conference import Peer
+
+
+SYSTEM_IDENTITY = "system"
 
 
 class ChatService:
@@ -34,6 +38,8 @@ class ChatService:
 
     async def receive(self, peer: Peer, payload: str) -> None:
         try:
+            if not peer.grants.data:
+                raise ProtocolError("permission_denied", "your token does not allow chat")
             message = parse_chat_message(payload)
         except ProtocolError as exc:
             self._send(peer, [peer.participant_id], error_payload(exc))
@@ -50,6 +56,15 @@ class ChatService:
         if created:
             others = [p for p in self._participants_of(peer.room_id) if p != peer.participant_id]
             self._send(peer, others, {"type": "chat", "message": stored.to_json()})
+
+    async def post_system(self, room_id: str, text: str) -> ChatMessage:
+        """Store and send a message from the server itself (identity ``system``)."""
+        stored, _ = await self._store.append(
+            room_id, SYSTEM_IDENTITY, SYSTEM_IDENTITY, "Huddle", "sys-" + secrets.token_hex(8), text
+        )
+        payload = json.dumps({"type": "chat", "message": stored.to_json()})
+        self._media.send_data(room_id, self._participants_of(room_id), payload)
+        return stored
 
     def _send(self, peer: Peer, participant_ids: list[str], message: dict[str, Any]) -> None:
         self._media.send_data(peer.room_id, participant_ids, json.dumps(message))

@@ -16,8 +16,9 @@ from aiohttp import web
 from sfu.network import PortRange
 
 from .app import build_app
-from .config import Config
+from .config import Config, ConfigError
 from .event_loop import new_event_loop
+from .tokens import DEFAULT_TOKEN_TTL, MEDIA_SOURCES, ApiKeys, Grants, mint_token
 from .turn import DEFAULT_TTL, CoturnOptions, TurnSettings, render_coturn_config
 
 
@@ -46,6 +47,33 @@ def _turn_settings(args: argparse.Namespace) -> TurnSettings:
     if args.turn_url and not secret:
         raise SystemExit("huddle: --turn-url needs --turn-secret or HUDDLE_TURN_SECRET")
     return TurnSettings(secret=secret, urls=args.turn_url, ttl=args.turn_ttl)
+
+
+def _add_key_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api-keys-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="'KEY: SECRET' lines that sign access tokens (also $HUDDLE_API_KEYS, 'KEY:SECRET,...')",
+    )
+
+
+def _api_keys(args: argparse.Namespace) -> ApiKeys:
+    try:
+        return ApiKeys.load(args.api_keys_file, os.environ.get("HUDDLE_API_KEYS"))
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"huddle: API keys: {exc}") from exc
+
+
+def _sources(text: str) -> frozenset[str]:
+    chosen = frozenset(s.strip() for s in text.split(",") if s.strip() and s.strip() != "none")
+    unknown = chosen - set(MEDIA_SOURCES)
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown sources {sorted(unknown)}; choose from {list(MEDIA_SOURCES)}"
+        )
+    return chosen
 
 
 def _port_range(text: str) -> PortRange:
@@ -91,8 +119,31 @@ def main(argv: list[str] | None = None) -> None:
     )
     serve.add_argument("--empty-room-timeout", type=float, default=30.0, metavar="SECONDS")
     serve.add_argument("--max-participants", type=int, default=100, help="participants per room")
+    serve.add_argument("--max-rooms", type=int, default=1000, help="rooms on this server")
     serve.add_argument("--log-level", default="INFO")
     _add_turn_options(serve)
+    _add_key_options(serve)
+
+    keys = commands.add_parser("keys", help="print a new API key and secret (for HUDDLE_API_KEYS)")
+    keys.set_defaults(command="keys")
+    token = commands.add_parser("token", help="mint an access token with the configured API keys")
+    _add_key_options(token)
+    token.add_argument("--room", default=None, help="the room it admits to (omit only with --admin)")
+    token.add_argument("--identity", required=True, help="who the participant is")
+    token.add_argument("--name", default=None, help="display name")
+    token.add_argument("--ttl", type=int, default=DEFAULT_TOKEN_TTL, metavar="SECONDS")
+    token.add_argument("--api-key", default=None, help="which configured key signs it (default: the first)")
+    token.add_argument(
+        "--publish",
+        type=_sources,
+        default=frozenset(MEDIA_SOURCES),
+        metavar="SOURCES",
+        help="comma-separated sources it may publish, or 'none' (default: camera,microphone,screen)",
+    )
+    token.add_argument("--no-subscribe", action="store_true", help="receives no media")
+    token.add_argument("--no-data", action="store_true", help="may not chat")
+    token.add_argument("--admin", action="store_true", help="room admin (server admin without --room)")
+    token.add_argument("--hidden", action="store_true", help="not shown to others; publishes nothing")
 
     turn = commands.add_parser(
         "turn", help="render a coturn configuration from these options and run turnserver (development)"
@@ -128,6 +179,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "turn":
         run_turn(args)
         return
+    if args.command == "keys":
+        key, secret = ApiKeys.generate()
+        print(f"{key}: {secret}")
+        return
+    if args.command == "token":
+        print(mint_from_args(args))
+        return
     turn_settings = _turn_settings(args)
 
     logging.basicConfig(
@@ -142,12 +200,38 @@ def main(argv: list[str] | None = None) -> None:
         media_public_address=args.media_public_address,
         empty_room_timeout=args.empty_room_timeout,
         max_participants_per_room=args.max_participants,
+        max_rooms=args.max_rooms,
         turn=turn_settings,
+        api_keys=_api_keys(args),
     )
-    app = build_app(config)
+    try:
+        app = build_app(config)
+    except ConfigError as exc:
+        raise SystemExit(f"huddle: {exc}") from exc
+    if config.dev_tokens:
+        print("Development mode: no API keys, so the page gets tokens from this server (loopback only).")
     shown = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
     print(f"Huddle is running: open http://{shown}:{config.port}/ in a browser", flush=True)
     web.run_app(app, host=config.host, port=config.port, print=None, loop=new_event_loop())
+
+
+def mint_from_args(args: argparse.Namespace) -> str:
+    keys = _api_keys(args)
+    if not keys:
+        raise SystemExit("huddle token: no API keys (HUDDLE_API_KEYS or --api-keys-file)")
+    key = args.api_key or keys.first()[0]
+    if key not in keys.secrets:
+        raise SystemExit(f"huddle token: no API key {key!r} configured")
+    if args.room is None and not args.admin:
+        raise SystemExit("huddle token: --room is required (only a server admin token has none)")
+    grants = Grants(
+        publish=frozenset() if args.hidden else args.publish,
+        subscribe=not args.no_subscribe,
+        data=not args.no_data,
+        admin=args.admin,
+        hidden=args.hidden,
+    )
+    return mint_token(key, keys.secrets[key], args.identity, args.room, args.name, grants, ttl=args.ttl)
 
 
 def run_turn(args: argparse.Namespace) -> None:

@@ -1,9 +1,11 @@
-"""Rooms and participants as signalling sees them, and the one caller of the media plane.
+"""The conference: every room of this server, and the one caller of the media plane.
 
-A :class:`Conference` owns every room of this server. It turns validated client
-requests into calls on :class:`sfu.MediaServer` and media events into messages
-for the clients. Rooms appear on the first join and go away once they have been
-empty for ``Config.empty_room_timeout`` seconds.
+A :class:`Conference` turns validated client requests into calls on
+:class:`sfu.MediaServer` and media events into messages for the clients. It is
+where access tokens are checked and grants enforced: a join needs a token for
+that room, publishing, subscribing and chat each need their grant, and a room
+with a lobby admits nobody until a room admin says so. Rooms appear on the first
+join (or by the admin API) and go away once empty for their empty timeout.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
 from sfu import (
@@ -21,60 +24,19 @@ from sfu import (
     MediaEvent,
     MediaServer,
     SubscriptionOffer,
-    TrackInfo,
 )
 
 from .chat import ChatService
 from .chat_store import ChatStore
 from .config import Config
 from .protocol import PROTOCOL_VERSION, ProtocolError
+from .rooms import Peer, PublishedTrack, Room, RoomOptions, Send
+from .tokens import AccessToken, TokenError, verify_token
 
 logger = logging.getLogger(__name__)
 
-Send = Callable[[dict[str, Any]], None]
-
-
-@dataclass
-class PublishedTrack:
-    info: TrackInfo
-    muted: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "track_id": self.info.track_id,
-            "kind": self.info.kind,
-            "source": self.info.source,
-            "codec": self.info.codec,
-            "muted": self.muted,
-        }
-
-
-@dataclass
-class Peer:
-    """A participant: one WebSocket session in one room."""
-
-    participant_id: str
-    identity: str
-    name: str
-    room_id: str
-    send: Send
-    disconnect: Callable[[str], None]
-    tracks: dict[str, PublishedTrack] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "participant_id": self.participant_id,
-            "identity": self.identity,
-            "name": self.name,
-            "tracks": [t.to_json() for t in self.tracks.values()],
-        }
-
-
-@dataclass
-class Room:
-    room_id: str
-    peers: dict[str, Peer] = field(default_factory=dict)
-    expiry: asyncio.TimerHandle | None = None
+# What the webhooks and other observers hear: (event name, details).
+Observer = Callable[[str, dict[str, Any]], None]
 
 
 class Conference:
@@ -82,66 +44,178 @@ class Conference:
         self.config = config
         self.rooms: dict[str, Room] = {}
         self.media = MediaServer(self._on_media_event)
+        self.observers: list[Observer] = []
         self._peers: dict[str, Peer] = {}
+        self._revoked: dict[str, float] = {}  # token fingerprint -> its expiry
         self._chat_store = chat_store
         self.chat = ChatService(chat_store, self.media, self._room_participant_ids)
 
+    # --- rooms ------------------------------------------------------------------
+
+    def create_room(self, room_id: str, options: RoomOptions | None = None) -> Room:
+        room = self.rooms.get(room_id)
+        if room is not None:
+            if options is not None:
+                room.options = options
+            return room
+        if len(self.rooms) >= self.config.max_rooms:
+            raise ProtocolError("too_many_rooms", f"this server holds at most {self.config.max_rooms} rooms")
+        room = self.rooms[room_id] = Room(room_id, options or RoomOptions())
+        self._notify("room_started", {"room": room_id})
+        if not room.peers:
+            self._schedule_expiry(room)
+        return room
+
+    async def close_room(self, room_id: str, reason: str) -> None:
+        room = self.rooms.get(room_id)
+        if room is None:
+            return
+        for peer in [*room.lobby.values(), *room.peers.values()]:
+            peer.send({"type": "room_closed", "reason": reason})
+            await self.leave(peer, reason)
+            peer.disconnect(reason)
+        self._remove_room(room)
+
     # --- requests from sessions -------------------------------------------------
 
+    def verify(self, token: str) -> AccessToken:
+        access = verify_token(token, self.config.api_keys)
+        now = time.time()
+        self._revoked = {f: exp for f, exp in self._revoked.items() if exp > now}
+        if access.fingerprint in self._revoked:
+            raise TokenError("token_revoked", "this token belonged to a participant removed from the room")
+        return access
+
     async def join(
-        self, room_id: str, name: str, identity: str | None, send: Send, disconnect: Callable
+        self, room_id: str, token: str, name: str | None, send: Send, disconnect: Callable[[str], None]
     ) -> Peer:
-        room = self.rooms.get(room_id)
-        if room is not None and identity is not None:
+        """Admit a participant to a room, or to its lobby (``peer.admitted`` tells which)."""
+        access = self.verify(token)
+        if access.room is None and not access.grants.admin:
+            raise TokenError("token_invalid", "the token names no room")
+        if access.room is not None and access.room != room_id:
+            raise ProtocolError("room_mismatch", f"this token is for another room, not {room_id}")
+        if not access.grants.join:
+            raise ProtocolError("permission_denied", "this token does not allow joining")
+        grants = access.grants
+        if grants.hidden:  # an invisible participant neither publishes nor chats
+            grants = replace(grants, publish=frozenset(), data=False)
+        room = self.rooms.get(room_id) or self.create_room(room_id)
+        for previous in [
+            p for p in (*room.peers.values(), *room.lobby.values()) if p.identity == access.identity
+        ]:
             # The same person reconnecting (a new tab, a dropped network): the new
             # connection replaces the old one, which may not know yet that it is dead.
-            for previous in [p for p in room.peers.values() if p.identity == identity]:
-                previous.disconnect("replaced by a new connection")
-                await self.leave(previous, "replaced")
-        if room is not None and len(room.peers) >= self.config.max_participants_per_room:
-            raise ProtocolError(
-                "room_full", f"room {room_id} is full ({self.config.max_participants_per_room} participants)"
-            )
-        if room is None:
-            room = self.rooms[room_id] = Room(room_id)
+            previous.disconnect("replaced by a new connection")
+            await self.leave(previous, "replaced")
+        if room.options.locked and not grants.admin:
+            raise ProtocolError("room_locked", f"room {room_id} is locked")
+        limit = room.options.max_participants or self.config.max_participants_per_room
+        if len(room.peers) + len(room.lobby) >= limit:
+            raise ProtocolError("room_full", f"room {room_id} is full ({limit} participants)")
         if room.expiry is not None:
             room.expiry.cancel()
             room.expiry = None
         peer = Peer(
             participant_id="PA_" + secrets.token_hex(6),
-            identity=identity or "ID_" + secrets.token_hex(6),
-            name=name,
+            token=access,
+            name=access.name or name or access.identity,
             room_id=room_id,
             send=send,
             disconnect=disconnect,
+            grants=grants,
         )
-        history = await self._chat_store.recent(room_id, self.config.chat_history_on_join)
-        others = [p.to_json() for p in room.peers.values()]
-        room.peers[peer.participant_id] = peer
         self._peers[peer.participant_id] = peer
-        # "joined" goes out before any subscription offer the media join may cause.
-        send(
-            {
-                "type": "joined",
-                "version": PROTOCOL_VERSION,
-                "room": room_id,
-                "participant_id": peer.participant_id,
-                "identity": peer.identity,
-                "participants": others,
-                "ice_servers": self.config.ice_servers_for(peer.identity),
-                "chat_history": [m.to_json() for m in history],
-            }
-        )
-        self._broadcast(room, {"type": "participant_joined", "participant": peer.to_json()}, peer)
-        await self.media.join(room_id, peer.participant_id)
+        if room.options.lobby and not grants.admin:
+            room.lobby[peer.participant_id] = peer
+            send({"type": "lobby_waiting", "room": room_id, "participant_id": peer.participant_id})
+            self._lobby_changed(room)
+            return peer
+        await self._admit(room, peer)
         return peer
 
-    async def publish(self, peer: Peer, sdp: str, declared: list[dict[str, Any]]) -> None:
+    async def _admit(self, room: Room, peer: Peer) -> None:
+        room.lobby.pop(peer.participant_id, None)
+        peer.admitted = True
+        history = await self._chat_store.recent(room.room_id, self.config.chat_history_on_join)
+        others = [p.to_json() for p in room.visible_peers()]
+        room.peers[peer.participant_id] = peer
+        # "joined" goes out before any subscription offer the media join may cause.
+        joined = {
+            "type": "joined",
+            "version": PROTOCOL_VERSION,
+            "room": room.room_id,
+            "participant_id": peer.participant_id,
+            "identity": peer.identity,
+            "name": peer.name,
+            "grants": peer.grants.to_claim(),
+            "room_options": {"e2ee_required": room.options.e2ee_required, "lobby": room.options.lobby},
+            "participants": others,
+            "ice_servers": self.config.ice_servers_for(peer.identity),
+            "chat_history": [m.to_json() for m in history],
+        }
+        if peer.is_admin:
+            joined["lobby"] = [self._waiting_json(p) for p in room.lobby.values()]
+        peer.send(joined)
+        if not peer.grants.hidden:
+            self._broadcast(room, {"type": "participant_joined", "participant": peer.to_json()}, peer)
+        await self.media.join(room.room_id, peer.participant_id, subscribe=peer.grants.subscribe)
+        self._notify("participant_joined", {"room": room.room_id, "participant": peer.to_json()})
+
+    async def admit(self, admin: Peer, participant_id: str) -> None:
+        room, waiting = self._lobby_entry(admin, participant_id)
+        await self._admit(room, waiting)
+        self._lobby_changed(room)
+
+    async def reject(self, admin: Peer, participant_id: str) -> None:
+        room, waiting = self._lobby_entry(admin, participant_id)
+        waiting.send(
+            {"type": "error", "code": "lobby_rejected", "message": "a room admin declined your request"}
+        )
+        await self.leave(waiting, "rejected")
+        waiting.disconnect("rejected")
+
+    def _lobby_entry(self, admin: Peer, participant_id: str) -> tuple[Room, Peer]:
+        if not admin.is_admin:
+            raise ProtocolError("permission_denied", "only a room admin may admit or reject")
+        room = self.rooms[admin.room_id]
+        waiting = room.lobby.get(participant_id)
+        if waiting is None:
+            raise ProtocolError("unknown_participant", f"nobody is waiting as {participant_id}")
+        return room, waiting
+
+    async def publish(self, peer: Peer, sdp: str, declared: list[dict[str, Any]], e2ee: bool) -> None:
+        room = self.rooms[peer.room_id]
+        if room.options.e2ee_required and not e2ee:
+            raise ProtocolError("e2ee_required", "this room requires end-to-end encrypted media")
         sources = {t["mid"]: t["source"] for t in declared}
         muted = {t["mid"]: t.get("muted", False) for t in declared}
-        result = await self.media.publish(peer.room_id, peer.participant_id, sdp, sources)
+        allowed = set(peer.grants.publish)
+        if "screen" in allowed:
+            allowed.add("screen_audio")
+        result = await self.media.publish(peer.room_id, peer.participant_id, sdp, sources, frozenset(allowed))
+        self._tracks_stopped(peer, result.removed)
+        for info in result.added:
+            track = PublishedTrack(info, muted=muted.get(info.mid, False))
+            peer.tracks[info.track_id] = track
+            if track.muted:
+                self.media.set_forwarding(peer.room_id, peer.participant_id, info.track_id, False)
+            self._broadcast(
+                room,
+                {"type": "track_published", "participant_id": peer.participant_id, "track": track.to_json()},
+                peer,
+            )
+        peer.send(
+            {
+                "type": "publish_answer",
+                "sdp": result.sdp,
+                "tracks": [{"mid": t.info.mid, "track_id": t.info.track_id} for t in peer.tracks.values()],
+            }
+        )
+
+    def _tracks_stopped(self, peer: Peer, stopped: list[Any]) -> None:
         room = self.rooms[peer.room_id]
-        for info in result.removed:
+        for info in stopped:
             peer.tracks.pop(info.track_id, None)
             self._broadcast(
                 room,
@@ -152,25 +226,6 @@ class Conference:
                 },
                 peer,
             )
-        for info in result.added:
-            track = PublishedTrack(info, muted=muted.get(info.mid, False))
-            peer.tracks[info.track_id] = track
-            self._broadcast(
-                room,
-                {
-                    "type": "track_published",
-                    "participant_id": peer.participant_id,
-                    "track": track.to_json(),
-                },
-                peer,
-            )
-        peer.send(
-            {
-                "type": "publish_answer",
-                "sdp": result.sdp,
-                "tracks": [{"mid": t.info.mid, "track_id": t.info.track_id} for t in peer.tracks.values()],
-            }
-        )
 
     async def answer_subscription(self, peer: Peer, sdp: str) -> None:
         await self.media.answer_subscription(peer.room_id, peer.participant_id, sdp)
@@ -187,42 +242,48 @@ class Conference:
             message.get("sdp_mline_index"),
         )
 
-    def set_muted(self, peer: Peer, track_id: str, muted: bool) -> None:
+    def set_muted(self, peer: Peer, track_id: str, muted: bool, by_admin: bool = False) -> None:
+        """Mark a track muted or not; a muted track is not forwarded at all."""
         track = peer.tracks.get(track_id)
         if track is None:
-            raise ProtocolError("unknown_track", f"you have no track {track_id}")
+            raise ProtocolError("unknown_track", f"{peer.participant_id} has no track {track_id}")
         track.muted = muted
-        self._broadcast(
-            self.rooms[peer.room_id],
-            {
-                "type": "track_muted",
-                "participant_id": peer.participant_id,
-                "track_id": track_id,
-                "muted": muted,
-            },
-            peer,
-        )
+        self.media.set_forwarding(peer.room_id, peer.participant_id, track_id, not muted)
+        message = {
+            "type": "track_muted",
+            "participant_id": peer.participant_id,
+            "track_id": track_id,
+            "muted": muted,
+        }
+        if by_admin:
+            message["by_admin"] = True
+        self._broadcast(self.rooms[peer.room_id], message, None if by_admin else peer)
 
     async def leave(self, peer: Peer, reason: str) -> None:
         if self._peers.pop(peer.participant_id, None) is None:
             return
         room = self.rooms.get(peer.room_id)
-        if room is not None:
-            room.peers.pop(peer.participant_id, None)
-            self._broadcast(
-                room,
-                {
-                    "type": "participant_left",
-                    "participant_id": peer.participant_id,
-                    "reason": reason,
-                },
-                peer,
+        if room is None:
+            return
+        if room.lobby.pop(peer.participant_id, None) is not None:
+            self._lobby_changed(room)
+        elif room.peers.pop(peer.participant_id, None) is not None:
+            if not peer.grants.hidden:
+                self._broadcast(
+                    room,
+                    {"type": "participant_left", "participant_id": peer.participant_id, "reason": reason},
+                    peer,
+                )
+            await self.media.leave(peer.room_id, peer.participant_id)
+            self._notify(
+                "participant_left", {"room": room.room_id, "participant": peer.to_json(), "reason": reason}
             )
-        await self.media.leave(peer.room_id, peer.participant_id)
-        if room is not None and not room.peers:
-            room.expiry = asyncio.get_running_loop().call_later(
-                self.config.empty_room_timeout, self._expire_room, room.room_id
-            )
+        if not room.peers and not room.lobby and self.rooms.get(room.room_id) is room:
+            self._schedule_expiry(room)
+
+    def revoke(self, token: AccessToken) -> None:
+        """Refuse this token from now until it expires (after a kick)."""
+        self._revoked[token.fingerprint] = token.expires_at
 
     def disconnect_all(self, reason: str) -> None:
         """Close every session's WebSocket; each then leaves its room as it ends."""
@@ -270,17 +331,57 @@ class Conference:
 
     # --- helpers ------------------------------------------------------------------
 
+    def peer_by_identity(self, room_id: str, identity: str) -> Peer | None:
+        room = self.rooms.get(room_id)
+        if room is None:
+            return None
+        return next((p for p in (*room.peers.values(), *room.lobby.values()) if p.identity == identity), None)
+
+    def broadcast(self, room: Room, message: dict[str, Any]) -> None:
+        self._broadcast(room, message, None)
+
     def _broadcast(self, room: Room, message: dict[str, Any], exclude: Peer | None) -> None:
         for peer in list(room.peers.values()):
             if peer is not exclude:
                 peer.send(message)
 
+    def _lobby_changed(self, room: Room) -> None:
+        waiting = [self._waiting_json(p) for p in room.lobby.values()]
+        for admin in room.admins():
+            admin.send({"type": "lobby_update", "waiting": waiting})
+
+    @staticmethod
+    def _waiting_json(peer: Peer) -> dict[str, Any]:
+        return {"participant_id": peer.participant_id, "identity": peer.identity, "name": peer.name}
+
+    def _notify(self, event: str, details: dict[str, Any]) -> None:
+        for observer in self.observers:
+            try:
+                observer(event, details)
+            except Exception:
+                logger.exception("an observer of %s failed", event)
+
     def _room_participant_ids(self, room_id: str) -> list[str]:
         room = self.rooms.get(room_id)
         return list(room.peers) if room else []
 
+    def _schedule_expiry(self, room: Room) -> None:
+        if room.expiry is not None:
+            room.expiry.cancel()
+        timeout = room.options.empty_timeout
+        if timeout is None:
+            timeout = self.config.empty_room_timeout
+        room.expiry = asyncio.get_running_loop().call_later(timeout, self._expire_room, room.room_id)
+
     def _expire_room(self, room_id: str) -> None:
         room = self.rooms.get(room_id)
-        if room is not None and not room.peers:
-            del self.rooms[room_id]
+        if room is not None and not room.peers and not room.lobby:
+            self._remove_room(room)
             logger.info("room %s closed after being empty", room_id)
+
+    def _remove_room(self, room: Room) -> None:
+        if room.expiry is not None:
+            room.expiry.cancel()
+        if self.rooms.get(room.room_id) is room:
+            del self.rooms[room.room_id]
+            self._notify("room_finished", {"room": room.room_id})

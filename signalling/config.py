@@ -7,7 +7,12 @@ from pathlib import Path
 
 from sfu.network import PortRange
 
+from .tokens import ApiKeys
 from .turn import TurnSettings
+
+
+class ConfigError(Exception):
+    """A configuration Huddle refuses to run with."""
 
 
 @dataclass
@@ -32,6 +37,31 @@ class Config:
     join_timeout: float = 10.0
     chat_history_on_join: int = 100
     max_participants_per_room: int = 100
+    max_rooms: int = 1000
+    # API key -> secret pairs that sign access tokens (several during a rotation).
+    api_keys: ApiKeys = field(default_factory=ApiKeys)
+    # Development only: the page may ask the server for a token (loopback, no keys).
+    dev_tokens: bool = False
+
+    @property
+    def on_loopback(self) -> bool:
+        return self.host in ("127.0.0.1", "localhost", "::1")
+
+    def open_dev_door(self) -> None:
+        """With no keys on loopback, make a throwaway key so the page can get tokens.
+
+        Bound to any other address, Huddle refuses to run without keys instead.
+        """
+        if self.api_keys:
+            return
+        if not self.on_loopback:
+            raise ConfigError(
+                f"listening on {self.host} needs API keys (HUDDLE_API_KEYS or --api-keys-file); "
+                "`huddle keys` makes a pair"
+            )
+        key, secret = ApiKeys.generate()
+        self.api_keys = ApiKeys({key: secret})
+        self.dev_tokens = True
 
     def ice_servers_for(self, identity: str) -> list[dict]:
         """The RTCIceServer dictionaries for one participant's ``joined`` message."""

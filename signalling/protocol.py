@@ -47,10 +47,10 @@ CLIENT_MESSAGES: dict[str, dict] = {
         {
             "version": {"const": PROTOCOL_VERSION},
             "room": _ID,
+            "token": {"type": "string", "minLength": 1, "maxLength": 8192},
             "name": _NAME,
-            "identity": _ID,
         },
-        ["version", "room", "name"],
+        ["version", "room", "token"],
     ),
     "publish_offer": _message(
         "publish_offer",
@@ -70,6 +70,7 @@ CLIENT_MESSAGES: dict[str, dict] = {
                     "additionalProperties": False,
                 },
             },
+            "e2ee": {"type": "boolean"},
         },
         ["sdp"],
     ),
@@ -89,6 +90,8 @@ CLIENT_MESSAGES: dict[str, dict] = {
         {"track_id": _ID, "muted": {"type": "boolean"}},
         ["track_id", "muted"],
     ),
+    "lobby_admit": _message("lobby_admit", {"participant_id": _ID}, ["participant_id"]),
+    "lobby_reject": _message("lobby_reject", {"participant_id": _ID}, ["participant_id"]),
     "leave": _message("leave", {}, []),
     "ping": _message("ping", {}, []),
 }

@@ -106,8 +106,8 @@ class Session:
                 raise ProtocolError("already_joined", "this connection has already joined a room")
             self.peer = await self.conference.join(
                 message["room"],
-                message["name"],
-                message.get("identity"),
+                message["token"],
+                message.get("name"),
                 self.send,
                 self.disconnect,
             )
@@ -115,16 +115,25 @@ class Session:
         peer = self.peer
         if peer is None:
             raise ProtocolError("not_joined", f"send join before {kind}")
+        if kind == "leave":
+            self.disconnect("left")
+            return
+        if not peer.admitted:
+            raise ProtocolError("not_admitted", f"wait in the lobby until a room admin admits you ({kind})")
         if kind == "publish_offer":
-            await self.conference.publish(peer, message["sdp"], message.get("tracks", []))
+            await self.conference.publish(
+                peer, message["sdp"], message.get("tracks", []), message.get("e2ee", False)
+            )
         elif kind == "subscribe_answer":
             await self.conference.answer_subscription(peer, message["sdp"])
         elif kind == "ice_candidate":
             await self.conference.add_ice_candidate(peer, message)
         elif kind == "mute":
             self.conference.set_muted(peer, message["track_id"], message["muted"])
-        elif kind == "leave":
-            self.disconnect("left")
+        elif kind == "lobby_admit":
+            await self.conference.admit(peer, message["participant_id"])
+        elif kind == "lobby_reject":
+            await self.conference.reject(peer, message["participant_id"])
 
     async def _write_loop(self) -> None:
         while True:

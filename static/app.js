@@ -5,6 +5,7 @@ import { Call } from "./call.js";
 import { CallView } from "./callview.js";
 import { logo, setIcon } from "./icons.js";
 import { BAD_LINK, JoinScreen } from "./join.js";
+import { takeLinkToken, tokenClaims, tokenFor } from "./tokens.js";
 import { $, isValidRoom, tabIdentity } from "./util.js";
 
 // --- the link: /r/<room>?name=…&autojoin=1&camera=0&mic=0 ---------------------------------
@@ -35,6 +36,8 @@ function readLink() {
 }
 
 const link = readLink();
+link.token = link.room && !link.roomError ? takeLinkToken(link.room) : null;
+if (link.token && !link.name) link.name = tokenClaims(link.token).name ?? null;
 let state = "idle"; // what window.huddle reports
 let call = null;
 
@@ -61,6 +64,7 @@ async function start({ room, name, cameraOn, micOn }) {
     room,
     name,
     identity: tabIdentity(),
+    getToken: () => tokenFor({ room, name, identity: tabIdentity(), linkToken: room === link.room ? link.token : null }),
     devices: join.devicesIds(),
     local: tracks,
     micMuted: !micOn,

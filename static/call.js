@@ -14,6 +14,7 @@
 
 import { Backoff, Signalling, SignallingError } from "./signalling.js";
 import { getCamera, getMicrophone, MediaError } from "./media.js";
+import { TokenError } from "./tokens.js";
 import { deferred, Emitter, randomId, withTimeout } from "./util.js";
 
 const PROTOCOL_VERSION = 1;
@@ -23,7 +24,24 @@ const MEDIA_CONNECT_TIMEOUT_MS = 20_000;
 const MEDIA_GRACE_MS = 5_000; // a "disconnected" connection gets this long to come back
 
 // Errors after which trying again cannot help.
-const FATAL = new Set(["room_full", "invalid_message", "already_joined", "replaced"]);
+const FATAL = new Set([
+  "room_full",
+  "invalid_message",
+  "already_joined",
+  "replaced",
+  "token_required",
+  "token_refused",
+  "token_invalid",
+  "token_expired",
+  "token_not_yet_valid",
+  "token_revoked",
+  "room_mismatch",
+  "permission_denied",
+  "room_locked",
+  "lobby_rejected",
+  "kicked",
+  "e2ee_required",
+]);
 
 export class CallError extends Error {
   constructor(code, message) {
@@ -45,6 +63,26 @@ function describeJoinError(code, message) {
       return "The server did not answer in time. Please try again.";
     case "replaced":
       return "You joined this room from another tab or window.";
+    case "token_required":
+      return "This server admits people with an invitation link only. Ask the host for one.";
+    case "token_expired":
+      return "This invitation link has expired. Ask the host for a new one.";
+    case "token_not_yet_valid":
+      return "This invitation link is not valid yet. Check your computer's clock, or try again later.";
+    case "token_invalid":
+    case "token_refused":
+      return "This invitation link is not valid. Ask the host for a new one.";
+    case "token_revoked":
+    case "kicked":
+      return "You were removed from this room.";
+    case "room_mismatch":
+      return "This invitation link is for another room.";
+    case "permission_denied":
+      return "Your invitation does not allow joining this room.";
+    case "room_locked":
+      return "This room is locked.";
+    case "lobby_rejected":
+      return "The host declined your request to join.";
     default:
       return message || `The server refused to join (${code}).`;
   }
@@ -73,11 +111,12 @@ function trickler(pc, target, send) {
 }
 
 export class Call extends Emitter {
-  constructor({ room, name, identity, devices = {}, local = {}, micMuted = false, cameraOff = false }) {
+  constructor({ room, name, identity, getToken, devices = {}, local = {}, micMuted = false, cameraOff = false }) {
     super();
     this.room = room;
     this.name = name;
     this.identity = identity;
+    this.getToken = getToken; // async () => an access token for this room (tokens.js)
     this.devices = { cameraId: devices.cameraId ?? null, micId: devices.micId ?? null };
     this.state = "idle";
     this.participantId = null;
@@ -196,6 +235,13 @@ export class Call extends Emitter {
     const epoch = ++this.epoch;
     const live = () => epoch === this.epoch;
     this.#teardown();
+    let token;
+    try {
+      token = await this.getToken();
+    } catch (err) {
+      throw new CallError(err instanceof TokenError ? err.code : "unreachable", err.message);
+    }
+    if (!live()) throw new CallError("cancelled", "cancelled");
     const sig = new Signalling({
       onMessage: (message) => live() && this.#handle(message),
       onClose: (info) => live() && this.#closed(info),
@@ -213,7 +259,7 @@ export class Call extends Emitter {
       version: PROTOCOL_VERSION,
       room: this.room,
       name: this.name,
-      identity: this.identity,
+      token,
       request_id: "join",
     });
     await withTimeout(wait.promise, JOIN_TIMEOUT_MS, new CallError("timeout", "no answer to join"));
@@ -370,6 +416,7 @@ export class Call extends Emitter {
   #onJoined(m) {
     this.participantId = m.participant_id;
     this.identity = m.identity;
+    if (m.name) this.name = m.name;
     this.room = m.room;
     this.iceServers = m.ice_servers ?? [];
     this.participants.clear();

@@ -18,6 +18,7 @@ from huddle_client import HuddleClient
 from signalling.app import build_app, conference_key
 from signalling.conference import Conference
 from signalling.config import Config
+from signalling.tokens import Grants, mint_token
 
 LOOPBACK = ["127.0.0.1"]
 
@@ -56,6 +57,24 @@ async def start_server(config: Config) -> tuple[RunningServer, web.AppRunner]:
     site = web.TCPSite(runner, config.host, config.port)
     await site.start()
     return RunningServer(f"http://{config.host}:{config.port}", app, config), runner
+
+
+def token_for(
+    server: RunningServer | Config,
+    room: str | None,
+    identity: str | None = None,
+    name: str | None = None,
+    grants: Grants | None = None,
+    **options,
+) -> str:
+    """A token signed with the server's first API key."""
+    config = server if isinstance(server, Config) else server.config
+    key, secret = config.api_keys.first()
+    identity = identity or "ID_" + next(_identities)
+    return mint_token(key, secret, identity, room, name=name, grants=grants, **options)
+
+
+_identities = (f"t{n}" for n in range(1_000_000))
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from aiortc import RTCRtpSender
 
 from huddle_client.synthetic import ColourVideoTrack
 from signalling.config import Config
-from tests.conftest import free_port, start_server, wait_until
+from tests.conftest import free_port, start_server, token_for, wait_until
 
 BROKEN_SDP = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
 
@@ -23,8 +23,9 @@ async def request(ws: aiohttp.ClientWebSocketResponse, payload: str) -> dict:
     return message
 
 
-def join(room: str = "calm", **extra) -> str:
-    return json.dumps({"type": "join", "version": 1, "room": room, "name": "Mallory", **extra})
+def join(server, room: str = "calm", **extra) -> str:
+    token = token_for(server, room, name="Mallory")
+    return json.dumps({"type": "join", "version": 1, "room": room, "token": token, **extra})
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ async def test_each_bad_message_gets_a_coded_error_and_the_room_carries_on(serve
             ('{"type": "join", "version": 1, "room": "calm"}', "invalid_message"),
             ('{"type": "join", "version": 1, "room": 42, "name": "M"}', "invalid_message"),
             ('{"type": "join", "version": 2, "room": "calm", "name": "M"}', "invalid_message"),
-            (join(room="../../etc"), "invalid_message"),
+            (join(server, room="../../etc"), "invalid_message"),
             (json.dumps({"type": "ping", "padding": "x" * 1_000_000}), "message_too_large"),
         ]
         for payload, code in before_join:
@@ -65,11 +66,11 @@ async def test_each_bad_message_gets_a_coded_error_and_the_room_carries_on(serve
             assert reply["type"] == "error" and reply["code"] == code, (payload[:60], reply)
             assert reply["message"]
 
-        joined = await request(ws, join())
+        joined = await request(ws, join(server))
         assert joined["type"] == "joined"
         assert [m["text"] for m in joined["chat_history"]] == ["before the storm"]
         after_join = [
-            (join(), "already_joined"),
+            (join(server), "already_joined"),
             (json.dumps({"type": "publish_offer", "sdp": "this is not sdp"}), "invalid_sdp"),
             (json.dumps({"type": "publish_offer", "sdp": BROKEN_SDP}), "invalid_sdp"),
             (json.dumps({"type": "publish_offer", "sdp": 12}), "invalid_message"),
@@ -149,7 +150,7 @@ async def test_oversized_frame_closes_only_the_offender(server, live_room):
 
 async def test_answer_without_an_offer_is_a_negotiation_error(server):
     async with aiohttp.ClientSession() as http, http.ws_connect(server.url + "/ws") as ws:
-        assert (await request(ws, join(room="empty")))["type"] == "joined"
+        assert (await request(ws, join(server, room="empty")))["type"] == "joined"
         reply = await request(ws, json.dumps({"type": "subscribe_answer", "sdp": BROKEN_SDP}))
         assert reply["code"] == "negotiation_error"
 
@@ -183,11 +184,11 @@ async def test_a_full_room_refuses_the_next_joiner(tmp_path):
     try:
         async with aiohttp.ClientSession() as http:
             sockets = [await http.ws_connect(running.url + "/ws") for _ in range(3)]
-            assert (await request(sockets[0], join(room="small")))["type"] == "joined"
-            assert (await request(sockets[1], join(room="small")))["type"] == "joined"
-            refused = await request(sockets[2], join(room="small"))
+            assert (await request(sockets[0], join(running, room="small")))["type"] == "joined"
+            assert (await request(sockets[1], join(running, room="small")))["type"] == "joined"
+            refused = await request(sockets[2], join(running, room="small"))
             assert refused["type"] == "error" and refused["code"] == "room_full"
-            assert (await request(sockets[2], join(room="other")))["type"] == "joined"
+            assert (await request(sockets[2], join(running, room="other")))["type"] == "joined"
             for ws in sockets:
                 await ws.close()
     finally:

@@ -24,7 +24,7 @@ from huddle_client.synthetic import ColourVideoTrack
 from sfu.network import PortRange
 from signalling.app import conference_key
 from signalling.config import Config
-from tests.conftest import ServerProcess, free_port, start_server, wait_until
+from tests.conftest import ServerProcess, free_port, start_server, token_for, wait_until
 from tests.media_checks import COLOURS, close_to, media_for, tracks_by_sender, video_colour, wait_for_colour
 
 PUBLIC = "203.0.113.7"  # TEST-NET-3: documentation only, never routed
@@ -225,7 +225,14 @@ async def test_public_address_is_announced_in_the_servers_sdp(ranged_server):
 
         async def join_and_publish(name: str, with_video: bool):
             ws = await http.ws_connect(ws_url)
-            await ws.send_json({"type": "join", "version": PROTOCOL_VERSION, "room": "nat", "name": name})
+            await ws.send_json(
+                {
+                    "type": "join",
+                    "version": PROTOCOL_VERSION,
+                    "room": "nat",
+                    "token": token_for(ranged_server.config, "nat", name=name),
+                }
+            )
             await receive(ws, "joined")
             pc = RTCPeerConnection(config)
             pcs.append(pc)

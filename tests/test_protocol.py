@@ -9,8 +9,13 @@ import pytest
 from signalling.protocol import CLIENT_MESSAGES, ProtocolError, parse_chat_message, parse_client_message
 
 VALID = {
-    "join": {"type": "join", "version": 1, "room": "r-1", "name": "Ann", "identity": "ann"},
-    "publish_offer": {"type": "publish_offer", "sdp": "v=0", "tracks": [{"mid": "0", "source": "camera"}]},
+    "join": {"type": "join", "version": 1, "room": "r-1", "name": "Ann", "token": "eyJ.x.y"},
+    "publish_offer": {
+        "type": "publish_offer",
+        "sdp": "v=0",
+        "tracks": [{"mid": "0", "source": "camera"}],
+        "e2ee": False,
+    },
     "subscribe_answer": {"type": "subscribe_answer", "sdp": "v=0"},
     "ice_candidate": {
         "type": "ice_candidate",
@@ -20,6 +25,8 @@ VALID = {
         "sdp_mline_index": 0,
     },
     "mute": {"type": "mute", "track_id": "TR_1", "muted": True},
+    "lobby_admit": {"type": "lobby_admit", "participant_id": "PA_1"},
+    "lobby_reject": {"type": "lobby_reject", "participant_id": "PA_1"},
     "leave": {"type": "leave"},
     "ping": {"type": "ping", "request_id": "7"},
 }
@@ -40,8 +47,10 @@ def test_every_message_type_has_a_valid_example():
         ('"join"', "invalid_message"),
         ('{"type": 5}', "invalid_message"),
         ('{"type": "nope"}', "unknown_type"),
-        ('{"type": "join", "version": 1, "room": "r", "name": ""}', "invalid_message"),
-        ('{"type": "join", "version": 1, "room": "r", "name": "n", "admin": true}', "invalid_message"),
+        ('{"type": "join", "version": 1, "room": "r", "name": "", "token": "t"}', "invalid_message"),
+        ('{"type": "join", "version": 1, "room": "r", "name": "n"}', "invalid_message"),
+        ('{"type": "join", "version": 1, "room": "r", "token": "t", "admin": true}', "invalid_message"),
+        ('{"type": "join", "version": 1, "room": "r", "token": "t", "identity": "x"}', "invalid_message"),
         (
             '{"type": "publish_offer", "sdp": "v=0", "tracks": [{"mid": "0", "source": "tv"}]}',
             "invalid_message",

@@ -29,8 +29,9 @@ import pytest
 from huddle_client import HuddleClient
 from huddle_client.synthetic import ColourVideoTrack
 from signalling.config import Config
+from signalling.tokens import ApiKeys
 from signalling.turn import TurnSettings
-from tests.conftest import start_server
+from tests.conftest import start_server, token_for
 from tests.media_checks import close_to, video_colour
 from tests.turn_fixtures import SECRET, free_udp_port, start_coturn
 from tests.udp_blocked_client import COLOUR as BLOCKED_COLOUR
@@ -127,14 +128,31 @@ async def test_udp_blocked_client_gets_media_through_turn_over_tcp(namespace: Na
             data_dir=tmp_path / "data",
             empty_room_timeout=0.5,
             turn=TurnSettings(secret=SECRET, urls=[coturn.tcp_url], ttl=600),
+            api_keys=ApiKeys.parse("test-key: " + "s" * 40),
         )
         running, runner = await start_server(config)
-        publisher = HuddleClient(running.url, name="Publisher", host_addresses=[ns.root_address])
+        publisher = HuddleClient(
+            running.url,
+            name="Publisher",
+            host_addresses=[ns.root_address],
+            token=token_for(config, "blocked", "publisher"),
+        )
         try:
             await publisher.join("blocked")
             await publisher.publish([(ColourVideoTrack(PUBLISHER_COLOUR), "camera")])
             blocked = asyncio.create_task(
-                _in_namespace(ns, "join", running.url, "blocked", ns.address, "--frames", "30", timeout=60)
+                _in_namespace(
+                    ns,
+                    "join",
+                    running.url,
+                    "blocked",
+                    ns.address,
+                    "--token",
+                    token_for(config, "blocked", "blocked"),
+                    "--frames",
+                    "30",
+                    timeout=60,
+                )
             )
             try:
                 # The publisher decodes what the UDP-blocked client sends ...

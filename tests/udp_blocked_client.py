@@ -38,8 +38,8 @@ def _pair(owner) -> dict:
     }
 
 
-async def join(url: str, room: str, address: str, frames: int, timeout: float) -> dict:
-    client = HuddleClient(url, name="Blocked", host_addresses=[address], timeout=timeout)
+async def join(url: str, room: str, address: str, token: str, frames: int, timeout: float) -> dict:
+    client = HuddleClient(url, name="Blocked", host_addresses=[address], timeout=timeout, token=token)
     result: dict = {}
     try:
         joined = await client.join(room)
@@ -98,6 +98,7 @@ def main() -> None:
     j.add_argument("url")
     j.add_argument("room")
     j.add_argument("address")
+    j.add_argument("--token", required=True)
     j.add_argument("--frames", type=int, default=30)
     j.add_argument("--timeout", type=float, default=20.0)
     p = commands.add_parser("probe-udp")
@@ -105,7 +106,7 @@ def main() -> None:
     p.add_argument("port", type=int)
     args = parser.parse_args()
     if args.command == "join":
-        result = asyncio.run(join(args.url, args.room, args.address, args.frames, args.timeout))
+        result = asyncio.run(join(args.url, args.room, args.address, args.token, args.frames, args.timeout))
     else:
         result = asyncio.run(probe_udp(args.host, args.port))
     print(json.dumps(result), flush=True)

@@ -1,0 +1,96 @@
+"""What a room admin may do to a live room: the operations behind the admin API.
+
+Each takes effect on the live participant at once: a kick closes its connection
+and refuses its token from then on, a mute stops its track being forwarded, and
+a grant change stops what is no longer allowed (tracks, subscriptions, chat).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .conference import Conference
+from .protocol import ProtocolError
+from .rooms import Peer, Room, RoomOptions
+
+
+class Moderation:
+    def __init__(self, conference: Conference) -> None:
+        self.conference = conference
+
+    # --- rooms ------------------------------------------------------------------
+
+    def list_rooms(self) -> list[Room]:
+        return list(self.conference.rooms.values())
+
+    def room(self, room_id: str) -> Room:
+        room = self.conference.rooms.get(room_id)
+        if room is None:
+            raise ProtocolError("unknown_room", f"there is no room {room_id}")
+        return room
+
+    def create_room(self, room_id: str, options: RoomOptions) -> Room:
+        if room_id in self.conference.rooms:
+            raise ProtocolError("room_exists", f"room {room_id} already exists")
+        return self.conference.create_room(room_id, options)
+
+    def update_room(self, room_id: str, changes: dict[str, Any]) -> Room:
+        room = self.room(room_id)
+        room.options = RoomOptions(**{**room.options.to_json(), **changes})
+        return room
+
+    async def delete_room(self, room_id: str) -> None:
+        self.room(room_id)
+        await self.conference.close_room(room_id, "room deleted by an admin")
+
+    # --- participants -----------------------------------------------------------
+
+    def participants(self, room_id: str) -> list[Peer]:
+        room = self.room(room_id)
+        return [*room.peers.values(), *room.lobby.values()]
+
+    def participant(self, room_id: str, identity: str) -> Peer:
+        self.room(room_id)
+        peer = self.conference.peer_by_identity(room_id, identity)
+        if peer is None:
+            raise ProtocolError("unknown_participant", f"{identity} is not in room {room_id}")
+        return peer
+
+    async def kick(self, room_id: str, identity: str) -> None:
+        """Remove a participant; the token it joined with is refused until it expires."""
+        peer = self.participant(room_id, identity)
+        self.conference.revoke(peer.token)
+        peer.send({"type": "error", "code": "kicked", "message": "a room admin removed you from the room"})
+        await self.conference.leave(peer, "kicked")
+        peer.disconnect("removed by an admin")
+
+    def mute_track(self, room_id: str, identity: str, track_id: str, muted: bool = True) -> None:
+        peer = self.participant(room_id, identity)
+        self.conference.set_muted(peer, track_id, muted, by_admin=True)
+
+    async def update_grants(self, room_id: str, identity: str, changes: dict[str, Any]) -> Peer:
+        """Change a live participant's grants; what they no longer allow stops now."""
+        peer = self.participant(room_id, identity)
+        conference = self.conference
+        grants = peer.grants.updated(changes)
+        if not grants.join:
+            await self.kick(room_id, identity)
+            return peer
+        was_subscribing = peer.grants.subscribe
+        peer.grants = grants
+        if peer.admitted:
+            withdrawn = [
+                t.info.track_id for t in peer.tracks.values() if not grants.may_publish(t.info.source)
+            ]
+            if withdrawn:
+                stopped = await conference.media.stop_tracks(room_id, peer.participant_id, withdrawn)
+                conference._tracks_stopped(peer, stopped)
+            if grants.subscribe != was_subscribing:
+                await conference.media.set_subscribes(room_id, peer.participant_id, grants.subscribe)
+        peer.send({"type": "grants_changed", "grants": grants.to_claim()})
+        return peer
+
+    async def post_system_message(self, room_id: str, text: str) -> dict[str, Any]:
+        room = self.room(room_id)
+        stored = await self.conference.chat.post_system(room.room_id, text)
+        return stored.to_json()
