@@ -42,6 +42,13 @@ class Config:
     api_keys: ApiKeys = field(default_factory=ApiKeys)
     # Development only: the page may ask the server for a token (loopback, no keys).
     dev_tokens: bool = False
+    # HTTPS/WSS served by Huddle itself (both paths set), see signalling/tls.py.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # A TLS-terminating proxy is in front: no plain-HTTP warning, browsers' Origin is https.
+    behind_proxy: bool = False
+    # Browser origins besides Huddle's own that may open /ws and call the APIs.
+    allowed_origins: list[str] = field(default_factory=list)
 
     @property
     def on_loopback(self) -> bool:
@@ -69,6 +76,10 @@ class Config:
         if self.turn.enabled:
             servers.append(self.turn.ice_server(identity))
         return servers
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None and self.tls_key is not None
 
     @property
     def chat_db_path(self) -> Path:
