@@ -120,6 +120,7 @@ class HuddleClient:
         self.chat_messages: list[dict[str, Any]] = []
         self.chat_history: list[dict[str, Any]] = []
         self.errors: list[HuddleError] = []
+        self.in_lobby = False
         self.events: list[dict[str, Any]] = []
         self._packet_sink = packet_sink
         if host_addresses is not None:
@@ -146,14 +147,19 @@ class HuddleClient:
 
     # --- joining --------------------------------------------------------------
 
-    async def join(self, room: str) -> dict[str, Any]:
-        """Connect, join ``room`` and open the chat channel; returns the ``joined`` message."""
+    async def join(self, room: str, lobby_timeout: float | None = None) -> dict[str, Any]:
+        """Connect, join ``room`` and open the chat channel; returns the ``joined`` message.
+
+        In a room with a lobby this waits (up to ``lobby_timeout``) until a room admin
+        admits the client; ``in_lobby`` is True meanwhile.
+        """
         self._http = aiohttp.ClientSession()
         if self.token is None:
             self.token = await self._dev_token(room)
         self._ws = await self._http.ws_connect(self.ws_url, timeout=aiohttp.ClientWSTimeout(ws_close=5))
         self._reader = asyncio.create_task(self._read_loop())
         joined = self._expect("joined")
+        waiting = self._expect("lobby_waiting")
         await self.send(
             {
                 "type": "join",
@@ -163,7 +169,16 @@ class HuddleClient:
                 "token": self.token,
             }
         )
-        message = await self._wait(joined)
+        await asyncio.wait({joined, waiting}, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED)
+        if waiting.done() and not joined.done() and waiting.exception() is None:
+            self.in_lobby = True
+            message = await self._wait(joined, lobby_timeout)
+            self.in_lobby = False
+        else:
+            if waiting.done():
+                waiting.exception()  # the same error as joined's: retrieved here, raised there
+            waiting.cancel()
+            message = await self._wait(joined)
         self.room = room
         self.identity = message["identity"]
         self.participant_id = message["participant_id"]
@@ -249,6 +264,14 @@ class HuddleClient:
         if transceiver.sender.track is not None:
             transceiver.sender.track.stop()
         await self._negotiate_publisher({})
+
+    async def admit(self, participant_id: str) -> None:
+        """As a room admin: let someone waiting in the lobby in."""
+        await self.send({"type": "lobby_admit", "participant_id": participant_id})
+
+    async def reject(self, participant_id: str) -> None:
+        """As a room admin: turn someone waiting in the lobby away."""
+        await self.send({"type": "lobby_reject", "participant_id": participant_id})
 
     async def set_muted(self, track_id: str, muted: bool) -> None:
         await self.send({"type": "mute", "track_id": track_id, "muted": muted})
