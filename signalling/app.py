@@ -14,6 +14,7 @@ import sfu.network
 from .chat_store import ChatStore
 from .conference import Conference
 from .config import Config
+from .security import origin_guard, security_headers
 from .session import websocket_handler
 from .tokens import Grants, TokenError, mint_token
 
@@ -91,7 +92,7 @@ def build_app(config: Config) -> web.Application:
     sfu.network.use_host_addresses(config.effective_media_addresses())
     sfu.network.use_media_ports(config.media_ports)
     sfu.network.use_public_address(config.media_public_address)
-    app = web.Application()
+    app = web.Application(middlewares=[origin_guard(config)])
     app[config_key] = config
     store = ChatStore(config.chat_db_path)
     conference = Conference(config, store)
@@ -111,6 +112,7 @@ def build_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(close_sessions)
     app.on_response_prepare.append(revalidate_client_files)
+    app.on_response_prepare.append(security_headers(config))
     app.router.add_get("/", index)
     app.router.add_get("/r/{room}", index)  # a room link: the page reads the room from the path
     app.router.add_get("/ws", websocket_handler)

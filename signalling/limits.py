@@ -62,7 +62,7 @@ class TokenBucket:
 
 
 class FloodDetector:
-    """Counts messages per whole second; true once every one of ``seconds`` seconds in a row was over ``limit``."""
+    """Messages per whole second; true once ``seconds`` seconds in a row each had over ``limit``."""
 
     def __init__(self, limit: float, seconds: int, clock: Clock = time.monotonic) -> None:
         self._limit = limit
@@ -123,7 +123,7 @@ class KeyedBuckets:
 
 
 def peek_field(raw: str | bytes, name: str, max_bytes: int = 4096) -> str | None:
-    """An id field (``request_id``, ``client_id``) of a small JSON object, for replies to unparsed messages."""
+    """An id field (``request_id``, ``client_id``) of a small JSON object, to answer unparsed messages."""
     if len(raw) > max_bytes:
         return None
     try:
