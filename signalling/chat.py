@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sfu import MediaServer
 
 from .chat_store import ChatMessage, ChatStore
+from .limits import CHAT_ERROR_RATE, CHAT_RATE, KeyedBuckets, peek_field
 from .protocol import ProtocolError, parse_chat_message
 
 if TYPE_CHECKING:
@@ -35,8 +36,13 @@ class ChatService:
         self._store = store
         self._media = media
         self._participants_of = participants_of
+        self._rate = KeyedBuckets(CHAT_RATE)
+        self._rate_errors = KeyedBuckets(CHAT_ERROR_RATE)
 
     async def receive(self, peer: Peer, payload: str) -> None:
+        if not self._rate.take(peer.participant_id):
+            self._refuse_over_limit(peer, payload)
+            return
         try:
             if not peer.grants.data:
                 raise ProtocolError("permission_denied", "your token does not allow chat")
@@ -65,6 +71,15 @@ class ChatService:
         payload = json.dumps({"type": "chat", "message": stored.to_json()})
         self._media.send_data(room_id, self._participants_of(room_id), payload)
         return stored
+
+    def _refuse_over_limit(self, peer: Peer, payload: str) -> None:
+        """Drop the message unstored; tell the sender, unless even the errors would be a flood."""
+        if self._rate_errors.take(peer.participant_id):
+            error = error_payload(ProtocolError("rate_limited", "too many chat messages; not sent"))
+            client_id = peek_field(payload, "client_id")
+            if client_id is not None:
+                error["client_id"] = client_id
+            self._send(peer, [peer.participant_id], error)
 
     def _send(self, peer: Peer, participant_ids: list[str], message: dict[str, Any]) -> None:
         self._media.send_data(peer.room_id, participant_ids, json.dumps(message))

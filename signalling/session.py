@@ -17,6 +17,7 @@ from aiohttp import WSMsgType, web
 from sfu import MediaError
 
 from .conference import Conference, Peer
+from .limits import SignallingLimiter, peek_field
 from .protocol import ProtocolError, error_message, parse_client_message
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class Session:
         self.peer: Peer | None = None
         self._outgoing: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(OUTGOING_QUEUE_LIMIT)
         self._closing: str | None = None
+        self._limiter = SignallingLimiter()
 
     def send(self, message: dict[str, Any]) -> None:
         if self._closing is not None:
@@ -79,7 +81,18 @@ class Session:
                 return
             if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 continue
+            if not self._limiter.allow():
+                self._refuse_over_limit(msg.data)
+                continue
             await self._handle(msg.data)
+
+    def _refuse_over_limit(self, raw: str | bytes) -> None:
+        """Drop a message over the rate limit; disconnect a client that keeps flooding."""
+        if self._limiter.flooding:
+            self.disconnect("rate limit exceeded")
+            return
+        request_id = peek_field(raw, "request_id")
+        self.send(error_message("rate_limited", "too many messages; this one was dropped", request_id))
 
     async def _handle(self, raw: str | bytes) -> None:
         request_id = None
