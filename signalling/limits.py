@@ -23,7 +23,9 @@ class Rate:
 
 
 SIGNALLING_RATE = Rate(per_second=50, burst=200)
-CHAT_RATE = Rate(per_second=10, burst=30)
+# The burst matches the 200 chat messages a client may hold while its channel is not open
+# (docs/protocol.md), which a reconnecting browser sends at once.
+CHAT_RATE = Rate(per_second=20, burst=200)
 # Error replies to a chat sender over its limit: the errors themselves must not become a flood.
 CHAT_ERROR_RATE = Rate(per_second=10, burst=30)
 # Disconnect a signalling client that sends more than FLOOD_FACTOR times its sustained rate
