@@ -1,6 +1,6 @@
 """Huddle's media plane: a forwarding SFU on aiortc. See :mod:`sfu.server` for its interface."""
 
-from .errors import MediaError
+from .errors import MediaError, PermissionDenied
 from .events import (
     DataReceived,
     MediaConnectionLost,
@@ -18,6 +18,7 @@ __all__ = [
     "MediaError",
     "MediaEvent",
     "MediaServer",
+    "PermissionDenied",
     "PublishResult",
     "SubscribedTrack",
     "SubscriptionOffer",

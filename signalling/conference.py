@@ -23,6 +23,7 @@ from sfu import (
     MediaConnectionLost,
     MediaEvent,
     MediaServer,
+    PermissionDenied,
     SubscriptionOffer,
 )
 
@@ -186,14 +187,26 @@ class Conference:
 
     async def publish(self, peer: Peer, sdp: str, declared: list[dict[str, Any]], e2ee: bool) -> None:
         room = self.rooms[peer.room_id]
-        if room.options.e2ee_required and not e2ee:
-            raise ProtocolError("e2ee_required", "this room requires end-to-end encrypted media")
         sources = {t["mid"]: t["source"] for t in declared}
         muted = {t["mid"]: t.get("muted", False) for t in declared}
         allowed = set(peer.grants.publish)
         if "screen" in allowed:
             allowed.add("screen_audio")
-        result = await self.media.publish(peer.room_id, peer.participant_id, sdp, sources, frozenset(allowed))
+        # The server cannot look inside frames: in an E2EE room it takes the client's
+        # word that they are encrypted, and refuses any media offered without it.
+        plain_refused = room.options.e2ee_required and not e2ee
+        if plain_refused:
+            allowed.clear()
+        try:
+            result = await self.media.publish(
+                peer.room_id, peer.participant_id, sdp, sources, frozenset(allowed)
+            )
+        except PermissionDenied:
+            if plain_refused:
+                raise ProtocolError(
+                    "e2ee_required", "this room requires end-to-end encrypted media (publish with e2ee)"
+                ) from None
+            raise
         self._tracks_stopped(peer, result.removed)
         for info in result.added:
             track = PublishedTrack(info, muted=muted.get(info.mid, False))
