@@ -15,6 +15,7 @@ from aiohttp import web
 
 from sfu.network import PortRange
 
+from . import tls
 from .app import build_app
 from .config import Config, ConfigError
 from .event_loop import new_event_loop
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--log-level", default="INFO")
     _add_turn_options(serve)
     _add_key_options(serve)
+    tls.add_tls_options(serve)
 
     keys = commands.add_parser("keys", help="print a new API key and secret (for HUDDLE_API_KEYS)")
     keys.set_defaults(command="keys")
@@ -205,14 +207,20 @@ def main(argv: list[str] | None = None) -> None:
         api_keys=_api_keys(args),
     )
     try:
+        ssl_context, notices = tls.configure(config, args)
         app = build_app(config)
-    except ConfigError as exc:
+    except (ConfigError, ValueError) as exc:
         raise SystemExit(f"huddle: {exc}") from exc
+    for notice in notices:
+        print(notice, file=sys.stderr if notice.startswith("WARNING") else sys.stdout, flush=True)
     if config.dev_tokens:
         print("Development mode: no API keys, so the page gets tokens from this server (loopback only).")
     shown = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
-    print(f"Huddle is running: open http://{shown}:{config.port}/ in a browser", flush=True)
-    web.run_app(app, host=config.host, port=config.port, print=None, loop=new_event_loop())
+    scheme = "https" if config.tls else "http"
+    print(f"Huddle is running: open {scheme}://{shown}:{config.port}/ in a browser", flush=True)
+    web.run_app(
+        app, host=config.host, port=config.port, ssl_context=ssl_context, print=None, loop=new_event_loop()
+    )
 
 
 def mint_from_args(args: argparse.Namespace) -> str:

@@ -7,6 +7,7 @@ reverse proxy in front of it.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import ipaddress
 import os
@@ -18,6 +19,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from .config import Config
 
 SELF_SIGNED_DAYS = 365
 
@@ -114,3 +117,58 @@ def _write_private(path: Path, data: bytes) -> None:
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
+
+
+def add_tls_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tls-cert", type=Path, default=None, metavar="PATH", help="serve HTTPS/WSS: PEM chain"
+    )
+    parser.add_argument("--tls-key", type=Path, default=None, metavar="PATH", help="its PEM private key")
+    parser.add_argument(
+        "--self-signed",
+        action="store_true",
+        help="serve HTTPS with a self-signed certificate made once in the data dir (LAN trials)",
+    )
+    parser.add_argument(
+        "--behind-proxy", action="store_true", help="a TLS-terminating reverse proxy is in front of Huddle"
+    )
+    parser.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="another browser origin allowed to open /ws and call the APIs (repeatable), e.g. https://app.example.com",
+    )
+
+
+def configure(config: Config, args: argparse.Namespace) -> tuple[ssl.SSLContext | None, list[str]]:
+    """Apply the TLS options to ``config``; returns the SSL context (None: plain HTTP) and notices to print.
+
+    Raises ``ValueError`` for options that do not fit together or files that do not load.
+    """
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise ValueError("--tls-cert and --tls-key go together")
+    if args.self_signed and args.tls_cert:
+        raise ValueError("--self-signed makes its own certificate; drop --tls-cert/--tls-key")
+    config.behind_proxy = args.behind_proxy
+    config.allowed_origins = list(args.allowed_origin)
+    notices = []
+    if args.self_signed:
+        files = ensure_self_signed(config.data_dir / "tls", config.host)
+        notices.append(f"Self-signed certificate {files.cert}, SHA-256 fingerprint {fingerprint(files.cert)}")
+        config.tls_cert, config.tls_key = files.cert, files.key
+    else:
+        config.tls_cert, config.tls_key = args.tls_cert, args.tls_key
+    if not config.tls:
+        if not config.on_loopback and not config.behind_proxy:
+            notices.append(
+                f"WARNING: serving plain HTTP on {config.host}: browsers allow camera and microphone only on "
+                "HTTPS pages (or http://localhost). Use --tls-cert/--tls-key, --self-signed for a LAN trial, "
+                "or put a TLS proxy in front and pass --behind-proxy."
+            )
+        return None, notices
+    try:
+        context = server_context(TlsFiles(config.tls_cert, config.tls_key))
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load the TLS certificate/key: {exc}") from exc
+    return context, notices
