@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import json
 import logging
+import ssl
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,6 +99,7 @@ class HuddleClient:
         ice_transport_policy: str = "all",
         token: str | None = None,
         grants: dict[str, Any] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         base = url.rstrip("/")
         self.http_url = base
@@ -105,6 +107,8 @@ class HuddleClient:
         # for one, with ``grants`` if given.
         self.token = token
         self._dev_grants = grants
+        # For https/wss servers whose certificate the default trust store does not hold.
+        self._ssl_context = ssl_context
         self.ws_url = base.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/ws"
         self.name = name
         self.identity = identity or "ID_" + uuid.uuid4().hex[:12]
@@ -153,7 +157,8 @@ class HuddleClient:
         In a room with a lobby this waits (up to ``lobby_timeout``) until a room admin
         admits the client; ``in_lobby`` is True meanwhile.
         """
-        self._http = aiohttp.ClientSession()
+        connector = aiohttp.TCPConnector(ssl=self._ssl_context) if self._ssl_context else None
+        self._http = aiohttp.ClientSession(connector=connector)
         if self.token is None:
             self.token = await self._dev_token(room)
         self._ws = await self._http.ws_connect(self.ws_url, timeout=aiohttp.ClientWSTimeout(ws_close=5))
@@ -355,7 +360,9 @@ class HuddleClient:
         elif kind == "error":
             error = HuddleError(message.get("code", "error"), message.get("message", ""))
             self.errors.append(error)
-            for future in list(self._chat_acks.values()):
+            # An error naming a client_id (rate_limited) concerns that message only.
+            named = self._chat_acks.get(message.get("client_id", ""))
+            for future in [named] if named is not None else list(self._chat_acks.values()):
                 if not future.done():
                     future.set_exception(error)
         self._changed.set()
