@@ -27,7 +27,7 @@ from sfu import (
     SubscriptionOffer,
 )
 
-from .chat import ChatService
+from .chat import SYSTEM_IDENTITY, ChatService
 from .chat_store import ChatStore
 from .config import Config
 from .protocol import PROTOCOL_VERSION, ProtocolError
@@ -92,6 +92,8 @@ class Conference:
     ) -> Peer:
         """Admit a participant to a room, or to its lobby (``peer.admitted`` tells which)."""
         access = self.verify(token)
+        if access.identity == SYSTEM_IDENTITY:
+            raise TokenError("token_invalid", f"the identity {SYSTEM_IDENTITY!r} is reserved for the server")
         if access.room is None and not access.grants.admin:
             raise TokenError("token_invalid", "the token names no room")
         if access.room is not None and access.room != room_id:
