@@ -11,12 +11,14 @@ from aiohttp import web
 
 import sfu.network
 
+from .admin_api import add_admin_routes
 from .chat_store import ChatStore
 from .conference import Conference
 from .config import Config
 from .security import origin_guard, security_headers
 from .session import websocket_handler
 from .tokens import Grants, TokenError, mint_token
+from .webhooks import add_webhooks
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -97,6 +99,8 @@ def build_app(config: Config) -> web.Application:
     store = ChatStore(config.chat_db_path)
     conference = Conference(config, store)
     app[conference_key] = conference
+    add_admin_routes(app, conference)
+    add_webhooks(app, conference, config.webhook_urls)  # before lifecycle: stops after it
 
     async def lifecycle(app: web.Application):
         await store.open()

@@ -21,6 +21,7 @@ from .config import Config, ConfigError
 from .event_loop import new_event_loop
 from .tokens import DEFAULT_TOKEN_TTL, MEDIA_SOURCES, ApiKeys, Grants, mint_token
 from .turn import DEFAULT_TTL, CoturnOptions, TurnSettings, render_coturn_config
+from .webhooks import webhook_url
 
 
 def _add_turn_options(parser: argparse.ArgumentParser) -> None:
@@ -124,6 +125,14 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--log-level", default="INFO")
     _add_turn_options(serve)
     _add_key_options(serve)
+    serve.add_argument(
+        "--webhook-url",
+        action="append",
+        default=[],
+        type=webhook_url,
+        metavar="URL",
+        help="POST signed room/participant events here (repeatable)",
+    )
     tls.add_tls_options(serve)
 
     keys = commands.add_parser("keys", help="print a new API key and secret (for HUDDLE_API_KEYS)")
@@ -205,6 +214,7 @@ def main(argv: list[str] | None = None) -> None:
         max_rooms=args.max_rooms,
         turn=turn_settings,
         api_keys=_api_keys(args),
+        webhook_urls=args.webhook_url,
     )
     try:
         ssl_context, notices = tls.configure(config, args)
