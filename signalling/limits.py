@@ -27,7 +27,7 @@ SIGNALLING_RATE = Rate(per_second=50, burst=200)
 # (docs/protocol.md), which a reconnecting browser sends at once.
 CHAT_RATE = Rate(per_second=20, burst=200)
 # Error replies to a chat sender over its limit: the errors themselves must not become a flood.
-CHAT_ERROR_RATE = Rate(per_second=10, burst=30)
+CHAT_ERROR_RATE = Rate(per_second=10, burst=50)
 # Disconnect a signalling client that sends more than FLOOD_FACTOR times its sustained rate
 # in each of FLOOD_SECONDS consecutive seconds.
 FLOOD_FACTOR = 10
