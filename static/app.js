@@ -5,6 +5,7 @@ import { Call } from "./call.js";
 import { CallView } from "./callview.js";
 import { logo, setIcon } from "./icons.js";
 import { BAD_LINK, JoinScreen } from "./join.js";
+import { LobbyScreen } from "./lobby.js";
 import { takeLinkToken, tokenClaims, tokenFor } from "./tokens.js";
 import { $, isValidRoom, tabIdentity } from "./util.js";
 
@@ -45,6 +46,14 @@ for (const slot of document.querySelectorAll(".logo")) slot.prepend(logo());
 for (const element of document.querySelectorAll("[data-icon-name]")) setIcon(element, element.dataset.iconName);
 
 const view = new CallView({ onLeave: () => leave() });
+const lobby = new LobbyScreen({
+  screen: $("lobby-screen"),
+  room: $("lobby-room"),
+  preview: $("lobby-preview"),
+  avatar: $("lobby-avatar"),
+  cancel: $("lobby-cancel"),
+  onCancel: () => leave(),
+});
 
 const join = new JoinScreen({
   room: link.room,
@@ -73,6 +82,13 @@ async function start({ room, name, cameraOn, micOn }) {
   current.on("state", (s) => {
     if (call === current) state = s;
   });
+  current.on("lobby", (waiting) => {
+    if (call !== current || current.state !== "joining") return;
+    if (!waiting) return lobby.hide();
+    join.hide();
+    lobby.show({ room: waiting.room, name: current.name, camera: current.local.camera });
+  });
+  current.on("ended", (err) => call === current && endedByHost(current, err));
   view.attach(current); // before joining: "joined" brings the chat history
   try {
     await current.start();
@@ -80,7 +96,9 @@ async function start({ room, name, cameraOn, micOn }) {
     if (call !== current) return;
     state = "failed";
     view.detach();
+    lobby.hide();
     join.giveBack(current.releaseLocal());
+    if (!join.visible) join.show();
     join.setError(Call.describe(err));
     join.setBusy(false);
     if (link.autojoin && err.code === "unreachable") {
@@ -90,6 +108,7 @@ async function start({ room, name, cameraOn, micOn }) {
   }
   if (call !== current || current.state === "left") return;
   current.watchLocalTracks();
+  lobby.hide();
   join.hide();
   view.show();
   const path = `/r/${encodeURIComponent(current.room)}`;
@@ -99,11 +118,23 @@ async function start({ room, name, cameraOn, micOn }) {
 function leave() {
   if (!call) return;
   const room = call.room;
+  const waited = lobby.visible;
   call.leave();
   state = "left";
+  lobby.hide();
   view.hide();
   view.detach();
-  join.show(`You left ${room}.`);
+  join.show(waited ? `You stopped waiting to join ${room}.` : `You left ${room}.`);
+}
+
+// Removed by a host, or the room closed: back to the join screen, saying why; no reconnect.
+function endedByHost(current, err) {
+  state = "failed";
+  lobby.hide();
+  view.hide();
+  view.detach();
+  join.show();
+  join.setError(Call.describe(err));
 }
 
 window.addEventListener("pagehide", () => call?.leave());
@@ -127,6 +158,18 @@ window.huddle = Object.freeze({
   },
   get call() {
     return call;
+  },
+  get lobby() {
+    return call?.lobby ? { ...call.lobby } : null;
+  },
+  get grants() {
+    return call?.grants ? { ...call.grants, publish: [...call.grants.publish] } : null;
+  },
+  get waiting() {
+    return call?.waiting?.map((w) => ({ ...w })) ?? [];
+  },
+  get endReason() {
+    return call?.failure?.code ?? null;
   },
 });
 

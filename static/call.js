@@ -4,8 +4,10 @@
 //
 // Events: "state" (state), "roster" (participants or their media changed), "local"
 // (our tracks or mute state changed), "chat" ({message, own, pending, history}),
-// "chat-ready" (bool), "chat-error" (error), "notice" ({text, tone}), "connection"
-// (see connectionInfo()).
+// "chat-ready" (bool), "chat-error" (error), "notice" ({text, tone, ms}), "connection"
+// (see connectionInfo()), "lobby" ({room, participantId} while waiting for a host, then
+// null), "waiting" (room admins: who waits in the lobby), "grants" (what we may do),
+// "ended" (CallError: a host removed us or closed the room; no reconnect follows).
 //
 // Reconnecting: the server has no ICE restart, so a lost WebSocket or media connection
 // means a new WebSocket, a join with the same identity (the server then drops our old
@@ -40,8 +42,13 @@ const FATAL = new Set([
   "room_locked",
   "lobby_rejected",
   "kicked",
+  "room_closed",
   "e2ee_required",
 ]);
+
+// Endings decided by a host: the page leaves the call and does not come back by itself.
+export const ENDED_BY_HOST = new Set(["kicked", "token_revoked", "room_closed", "lobby_rejected"]);
+const SOURCES = { microphone: "audio", camera: "video" };
 
 export class CallError extends Error {
   constructor(code, message) {
@@ -83,6 +90,8 @@ function describeJoinError(code, message) {
       return "This room is locked.";
     case "lobby_rejected":
       return "The host declined your request to join.";
+    case "room_closed":
+      return "A host closed this room. The call has ended.";
     default:
       return message || `The server refused to join (${code}).`;
   }
@@ -151,6 +160,9 @@ export class Call extends Emitter {
     this.pendingPublish = null;
     this.requests = 0;
     this.busy = new Set(); // device toggles in progress
+    this.grants = null; // what our token allows (joined.grants, then grants_changed); null: not known yet
+    this.lobby = null; // {room, participantId} while a host has not let us in yet
+    this.waiting = []; // room admins: who waits in the lobby [{participant_id, identity, name}]
     this.onlineListener = () => {
       if (this.state === "reconnecting") this.retryNow();
     };
@@ -262,7 +274,10 @@ export class Call extends Emitter {
       token,
       request_id: "join",
     });
-    await withTimeout(wait.promise, JOIN_TIMEOUT_MS, new CallError("timeout", "no answer to join"));
+    wait.waiting = deferred(); // resolved by lobby_waiting
+    const answered = Promise.race([wait.promise, wait.waiting.promise]);
+    await withTimeout(answered, JOIN_TIMEOUT_MS, new CallError("timeout", "no answer to join"));
+    await wait.promise; // in a lobby: as long as the host takes (or until leave/reject)
     if (!live()) throw new CallError("cancelled", "cancelled");
   }
 
@@ -296,7 +311,9 @@ export class Call extends Emitter {
       this.lastError = err;
       if (err.fatal) {
         this.failure = err;
+        if (ENDED_BY_HOST.has(err.code)) this.#stopLocal();
         this.#setState("failed");
+        if (ENDED_BY_HOST.has(err.code)) this.emit("ended", err);
       } else {
         this.#scheduleReconnect();
       }
@@ -398,10 +415,23 @@ export class Call extends Emitter {
         this.remote.delete(m.track_id);
         return this.emit("roster");
       case "track_muted": {
+        if (m.participant_id === this.participantId) return this.#mutedByHost(m);
         const track = this.participants.get(m.participant_id)?.tracks.get(m.track_id);
         if (track) track.muted = m.muted;
         return this.emit("roster");
       }
+      case "lobby_waiting":
+        this.participantId = m.participant_id;
+        this.lobby = { room: m.room, participantId: m.participant_id };
+        this.joinWait?.waiting.resolve();
+        return this.emit("lobby", this.lobby);
+      case "lobby_update":
+        this.waiting = m.waiting;
+        return this.emit("waiting", this.waiting);
+      case "grants_changed":
+        return this.#grantsChanged(m.grants);
+      case "room_closed":
+        return this.#endedByHost(new CallError("room_closed", m.reason));
       case "publish_answer":
         return this.pendingPublish?.answer.resolve(m);
       case "subscribe_offer":
@@ -419,6 +449,14 @@ export class Call extends Emitter {
     if (m.name) this.name = m.name;
     this.room = m.room;
     this.iceServers = m.ice_servers ?? [];
+    this.roomOptions = m.room_options ?? {};
+    if (this.lobby) {
+      this.lobby = null;
+      this.emit("lobby", null);
+    }
+    this.waiting = m.lobby ?? [];
+    this.#applyGrants(m.grants ?? null);
+    this.emit("waiting", this.waiting);
     this.participants.clear();
     this.remote.clear();
     m.participants.forEach((p) => this.#addParticipant(p));
@@ -447,6 +485,7 @@ export class Call extends Emitter {
       return;
     }
     if (m.code === "join_timeout") return; // the socket closes next; reconnecting handles it
+    if (m.code === "kicked") return this.#endedByHost(new CallError(m.code, m.message));
     console.warn("server error", m);
   }
 
@@ -527,8 +566,8 @@ export class Call extends Emitter {
     channel.onmessage = (event) => this.#onChatPayload(event.data);
     this.chatChannel = channel;
     this.slots = {};
-    this.#addSlot("microphone", "audio", this.local.microphone);
-    this.#addSlot("camera", "video", this.cameraOff ? null : this.local.camera);
+    if (this.mayPublish("microphone")) this.#addSlot("microphone", "audio", this.local.microphone);
+    if (this.mayPublish("camera")) this.#addSlot("camera", "video", this.cameraOff ? null : this.local.camera);
     if (this.local.screen) this.#addSlot("screen", "video", this.local.screen);
   }
 
@@ -644,7 +683,7 @@ export class Call extends Emitter {
   }
 
   async setMicMuted(muted) {
-    if (this.busy.has("microphone")) return;
+    if (this.busy.has("microphone") || (!muted && !this.mayPublish("microphone"))) return;
     if (!muted && !this.local.microphone) {
       this.busy.add("microphone");
       try {
@@ -669,7 +708,7 @@ export class Call extends Emitter {
   }
 
   async setCameraOff(off) {
-    if (this.busy.has("camera")) return;
+    if (this.busy.has("camera") || (!off && !this.mayPublish("camera"))) return;
     if (off) {
       const track = this.local.camera;
       this.local.camera = null;
@@ -723,7 +762,10 @@ export class Call extends Emitter {
   }
 
   async startScreenShare(track) {
-    if (this.local.screen) return;
+    if (this.local.screen || !this.mayPublish("screen")) {
+      if (this.local.screen !== track) track.stop();
+      return;
+    }
     this.local.screen = track;
     track.addEventListener("ended", () => this.stopScreenShare(track)); // the browser's own "Stop sharing"
     this.emit("local");
@@ -778,6 +820,112 @@ export class Call extends Emitter {
       }),
     );
     return levels;
+  }
+
+  // --- access: grants, the lobby, what hosts do to us --------------------------------------
+
+  // Before joined, everything the page offers is allowed; the server says otherwise on join.
+  mayPublish(source) {
+    return !this.grants || this.grants.publish.includes(source);
+  }
+
+  get mayChat() {
+    return !this.grants || this.grants.data;
+  }
+
+  get isAdmin() {
+    return Boolean(this.grants?.admin);
+  }
+
+  admit(participantId) {
+    return this.#send({ type: "lobby_admit", participant_id: participantId });
+  }
+
+  reject(participantId) {
+    return this.#send({ type: "lobby_reject", participant_id: participantId });
+  }
+
+  // At join: devices we may not publish are let go before the publisher is made.
+  #applyGrants(grants) {
+    this.grants = grants ? { ...grants, publish: [...grants.publish] } : null;
+    for (const source of Object.keys(SOURCES)) if (!this.mayPublish(source)) this.#dropDevice(source);
+    if (this.local.screen && !this.mayPublish("screen")) {
+      this.local.screen.stop();
+      this.local.screen = null;
+    }
+    this.emit("grants", this.grants);
+    this.emit("local");
+  }
+
+  #dropDevice(source) {
+    this.local[source]?.stop();
+    this.local[source] = null;
+    if (source === "microphone") this.micMuted = true;
+    else this.cameraOff = true;
+  }
+
+  // A host changed our grants: withdrawn sources stop now (the server has already stopped
+  // forwarding them); their m-lines go inactive so that later offers stay within the grants.
+  // Sources granted again get a muted slot: turning them on stays the user's choice.
+  async #grantsChanged(grants) {
+    const before = this.grants;
+    this.#applyGrants(grants);
+    if (!this.publisher) return;
+    let renegotiate = false;
+    for (const [source, kind] of [...Object.entries(SOURCES), ["screen", "video"]]) {
+      const slot = this.slots[source];
+      const allowed = this.mayPublish(source);
+      if (!allowed && slot && slot.transceiver.direction !== "inactive") {
+        slot.transceiver.direction = "inactive";
+        slot.trackId = null;
+        await this.#replace(source, null);
+        renegotiate = true;
+      } else if (allowed && source !== "screen" && !before?.publish.includes(source)) {
+        if (!slot) this.#addSlot(source, kind, null);
+        else slot.transceiver.direction = "sendonly";
+        renegotiate = true;
+      }
+    }
+    if (before && before.data !== this.grants.data && !this.grants.data) {
+      this.emit("notice", { text: "A host turned off chat for you.", tone: "info" });
+    }
+    if (renegotiate) await this.negotiate();
+  }
+
+  // A host muted (or unmuted) one of our tracks. The server stopped forwarding it already;
+  // here it stops at the source too, and unmuting again is left to the user.
+  #mutedByHost(m) {
+    const slot = Object.values(this.slots).find((s) => s.trackId === m.track_id);
+    if (!slot) return;
+    slot.announcedMuted = m.muted; // the server's view now; #syncMute corrects it if needed
+    if (!m.muted) {
+      this.#syncMute(slot.source);
+      return;
+    }
+    const what = { microphone: "muted your microphone", camera: "turned off your camera" }[slot.source];
+    this.emit("notice", { text: `A host ${what ?? "stopped your screen share"}`, tone: "info", ms: 8000 });
+    if (slot.source === "microphone") this.setMicMuted(true);
+    else if (slot.source === "camera") this.setCameraOff(true);
+    else this.stopScreenShare();
+  }
+
+  // Kicked or the room closed: no reconnect; the page goes back to the join screen.
+  #endedByHost(error) {
+    if (this.joinWait) {
+      this.joinWait.reject(error);
+      this.joinWait = null;
+      return;
+    }
+    if (this.state === "left" || this.state === "failed") return;
+    this.epoch += 1;
+    clearTimeout(this.retryTimer);
+    this.#teardown();
+    this.#stopLocal();
+    window.removeEventListener("online", this.onlineListener);
+    clearInterval(this.healthTimer);
+    this.failure = error;
+    this.#setState("failed");
+    this.emit("ended", error);
   }
 
   // --- chat ------------------------------------------------------------------------------

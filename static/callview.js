@@ -4,6 +4,7 @@
 import { AudioSinks } from "./audio.js";
 import { ChatPanel } from "./chat.js";
 import { Controls } from "./controls.js";
+import { LobbyPanel } from "./lobby.js";
 import { canShareScreen, getScreen, LevelMeter } from "./media.js";
 import { Banner, Toasts } from "./notices.js";
 import { PeoplePanel } from "./people.js";
@@ -41,6 +42,14 @@ export class CallView {
       list: $("people-list"),
       count: $("people-count"),
       onOpenChange: () => this.#renderControls(),
+    });
+    this.lobby = new LobbyPanel({
+      panel: $("lobby-panel"),
+      list: $("lobby-list"),
+      count: $("lobby-count"),
+      badge: $("lobby-badge"),
+      onAdmit: (id) => this.call?.admit(id),
+      onReject: (id) => this.call?.reject(id),
     });
     this.controls = new Controls({
       mic: () => this.call?.setMicMuted(!this.call.micMuted),
@@ -94,7 +103,9 @@ export class CallView {
       this.#renderTitle();
     });
     on("chat-ready", (ready) => this.chat.setReady(ready));
-    on("notice", ({ text, tone }) => this.toasts.show(text, tone));
+    on("notice", ({ text, tone, ms }) => this.toasts.show(text, tone, ms));
+    on("grants", () => this.render());
+    on("waiting", (waiting) => this.#renderWaiting(waiting));
     this.chat.setReady(call.chatReady);
     $("call-room-name").textContent = call.room;
     this.clock = setInterval(() => this.#renderClock(), 10_000);
@@ -125,6 +136,7 @@ export class CallView {
     this.call = null;
     this.tiles.clear();
     this.audio.clear();
+    this.lobby.update([], false);
   }
 
   // --- rendering ----------------------------------------------------------------------------
@@ -205,7 +217,30 @@ export class CallView {
     $("call-count").textContent = `${people.length} ${people.length === 1 ? "person" : "people"}`;
     $("alone-hint").hidden = call.participants.size > 0 || call.state !== "joined";
     this.#renderControls();
+    this.#renderChatAllowed();
     this.#renderTitle();
+  }
+
+  // Room admins: who waits in the lobby; a toast for each newcomer.
+  #renderWaiting(waiting) {
+    const call = this.call;
+    if (!call) return;
+    const known = new Set(this.lobby.waiting.map((w) => w.participant_id));
+    this.lobby.update(waiting, call.isAdmin);
+    if (call.isAdmin && !this.screen.hidden) {
+      for (const w of waiting) {
+        if (!known.has(w.participant_id)) this.toasts.show(`${w.name || w.identity} is waiting to join`, "info", 5000);
+      }
+    }
+    this.#renderControls();
+  }
+
+  #renderChatAllowed() {
+    const allowed = this.call?.mayChat ?? true;
+    $("chat-input").disabled = !allowed;
+    $("chat-send").disabled = !allowed;
+    $("chat-input").placeholder = allowed ? "Message everyone" : "Chat is off for you";
+    $("chat-disabled").hidden = allowed;
   }
 
   #renderControls() {
@@ -219,6 +254,10 @@ export class CallView {
       chatOpen: this.chat.isOpen,
       peopleOpen: this.people.isOpen,
       unread: this.chat.unread,
+      micAllowed: call.mayPublish("microphone"),
+      cameraAllowed: call.mayPublish("camera"),
+      screenAllowed: call.mayPublish("screen"),
+      waiting: this.lobby.size,
     });
     this.screen.classList.toggle("panel-open", this.chat.isOpen || this.people.isOpen);
   }

@@ -55,15 +55,18 @@ export class Controls {
     }
   }
 
-  #toggle(button, on, { label, onIcon, offIcon, onTip, offTip, danger = false }) {
+  #toggle(button, on, { label, onIcon, offIcon, onTip, offTip, danger = false, allowed = true, deniedTip = "" }) {
     button.setAttribute("aria-pressed", String(on));
     button.setAttribute("aria-label", label);
-    button.dataset.tip = on ? onTip : offTip;
+    button.dataset.tip = allowed ? (on ? onTip : offTip) : deniedTip;
+    button.dataset.allowed = String(allowed);
+    button.disabled = !allowed; // the screen button adds its own condition after
     button.classList.toggle("off", danger && !on);
     setIcon(button, on ? onIcon : offIcon);
   }
 
-  // state: {micOn, cameraOn, sharing, canShare, chatOpen, peopleOpen, unread}
+  // state: {micOn, cameraOn, sharing, canShare, chatOpen, peopleOpen, unread,
+  //         micAllowed, cameraAllowed, screenAllowed (what our grants let us publish), waiting}
   render(s) {
     const b = this.buttons;
     this.#toggle(b.mic, s.micOn, {
@@ -73,6 +76,8 @@ export class Controls {
       onTip: "Turn off microphone (M)",
       offTip: "Turn on microphone (M)",
       danger: true,
+      allowed: s.micAllowed !== false,
+      deniedTip: "You can't use your microphone in this call",
     });
     this.#toggle(b.camera, s.cameraOn, {
       label: "Camera",
@@ -81,6 +86,8 @@ export class Controls {
       onTip: "Turn off camera (V)",
       offTip: "Turn on camera (V)",
       danger: true,
+      allowed: s.cameraAllowed !== false,
+      deniedTip: "You can't use your camera in this call",
     });
     this.#toggle(b.screen, s.sharing, {
       label: "Share screen",
@@ -88,9 +95,11 @@ export class Controls {
       offIcon: "screen",
       onTip: "Stop sharing (S)",
       offTip: s.canShare ? "Share your screen (S)" : "Screen sharing is not available in this browser",
+      allowed: s.screenAllowed !== false,
+      deniedTip: "You can't share your screen in this call",
     });
     b.screen.classList.toggle("active", s.sharing);
-    b.screen.disabled = !s.canShare && !s.sharing;
+    b.screen.disabled = s.screenAllowed === false || (!s.canShare && !s.sharing);
     this.#toggle(b.chat, s.chatOpen, {
       label: s.unread ? `Chat, ${s.unread} unread` : "Chat",
       onIcon: "chat",
@@ -99,11 +108,11 @@ export class Controls {
       offTip: "Open chat (C)",
     });
     this.#toggle(b.people, s.peopleOpen, {
-      label: "Participants",
+      label: s.waiting ? `Participants, ${s.waiting} waiting to join` : "Participants",
       onIcon: "people",
       offIcon: "people",
       onTip: "Close participants (P)",
-      offTip: "Show participants (P)",
+      offTip: s.waiting ? `${s.waiting} waiting to join (P)` : "Show participants (P)",
     });
     b.chat.classList.toggle("active", s.chatOpen);
     b.people.classList.toggle("active", s.peopleOpen);

@@ -160,13 +160,18 @@ class BrowserParticipant:
     def colour(self) -> tuple[int, int, int]:
         return PALETTE[self.index][0]
 
-    async def goto(self, server: RunningServer, room: str, *, link: bool = True, **params: str) -> None:
-        """Open the page for ``room`` with ``autojoin=1``: as a room link ``/r/<room>``, or ``/?room=``."""
+    async def goto(
+        self, server: RunningServer, room: str, *, link: bool = True, token: str | None = None, **params: str
+    ) -> None:
+        """Open the page for ``room`` with ``autojoin=1``: as a room link ``/r/<room>``, or ``/?room=``;
+        ``token`` goes in the link's fragment (``#token=``), as an invitation link carries it."""
         query = {"name": self.name, "autojoin": "1", **params}
         if link:
             url = f"{server.url}/r/{quote(room, safe='')}?{urlencode(query)}"
         else:
             url = f"{server.url}/?{urlencode({'room': room, **query})}"
+        if token:
+            url += f"#token={token}"
         await self.page.goto(url, wait_until="domcontentloaded")
 
     async def wait_joined(self, timeout: float = WAIT) -> str:
