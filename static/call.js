@@ -889,7 +889,7 @@ export class Call extends Emitter {
     if (before && before.data !== this.grants.data && !this.grants.data) {
       this.emit("notice", { text: "A host turned off chat for you.", tone: "info" });
     }
-    if (renegotiate) await this.negotiate();
+    if (renegotiate) this.negotiate(); // not awaited: its answer is a later message of this queue
   }
 
   // A host muted (or unmuted) one of our tracks. The server stopped forwarding it already;
