@@ -19,6 +19,7 @@ from . import tls
 from .app import build_app
 from .config import Config, ConfigError
 from .event_loop import new_event_loop
+from .security import RedactingAccessLogger
 from .tokens import DEFAULT_TOKEN_TTL, MEDIA_SOURCES, ApiKeys, Grants, mint_token
 from .turn import DEFAULT_TTL, CoturnOptions, TurnSettings, render_coturn_config
 from .webhooks import webhook_url
@@ -229,7 +230,13 @@ def main(argv: list[str] | None = None) -> None:
     scheme = "https" if config.tls else "http"
     print(f"Huddle is running: open {scheme}://{shown}:{config.port}/ in a browser", flush=True)
     web.run_app(
-        app, host=config.host, port=config.port, ssl_context=ssl_context, print=None, loop=new_event_loop()
+        app,
+        host=config.host,
+        port=config.port,
+        ssl_context=ssl_context,
+        access_log_class=RedactingAccessLogger,
+        print=None,
+        loop=new_event_loop(),
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from .config import Config
 
@@ -104,3 +105,25 @@ def origin_guard(config: Config) -> Callable[[web.Request, Handler], Awaitable[w
         return await handler(request)
 
     return check_origin
+
+
+class RedactingAccessLogger(AbstractAccessLogger):
+    """aiohttp's access log line without the query string, where a pasted link could carry a token.
+
+    Headers (``Authorization`` included) are never logged.
+    """
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        query = "?[redacted]" if request.query_string else ""
+        self.logger.info(
+            '%s "%s %s%s HTTP/%d.%d" %d %d %.3fs',
+            request.remote,
+            request.method,
+            request.path,
+            query,
+            request.version.major,
+            request.version.minor,
+            response.status,
+            response.body_length,
+            time,
+        )
