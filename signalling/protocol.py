@@ -104,10 +104,7 @@ def parse_client_message(raw: str | bytes) -> dict[str, Any]:
     size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", errors="replace"))
     if size > MAX_MESSAGE_BYTES:
         raise ProtocolError("message_too_large", f"messages are limited to {MAX_MESSAGE_BYTES} bytes")
-    try:
-        message = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProtocolError("invalid_json", f"not valid JSON: {exc}") from exc
+    message = _load_json(raw)
     if not isinstance(message, dict):
         raise ProtocolError("invalid_message", "a message must be a JSON object")
     message_type = message.get("type")
@@ -121,6 +118,15 @@ def parse_client_message(raw: str | bytes) -> dict[str, Any]:
         where = "/".join(str(p) for p in error.absolute_path) or "message"
         raise ProtocolError("invalid_message", f"{message_type}: {where}: {error.message[:200]}")
     return message
+
+
+def _load_json(raw: str | bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except RecursionError as exc:  # "[[[[…" deeper than the decoder's recursion limit
+        raise ProtocolError("invalid_json", "JSON nested too deeply") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError("invalid_json", f"not valid JSON: {exc}") from exc
 
 
 def error_message(code: str, message: str, request_id: str | None = None) -> dict[str, Any]:
@@ -154,10 +160,7 @@ def parse_chat_message(raw: str) -> dict[str, Any]:
         raise ProtocolError(
             "message_too_large", f"chat messages are limited to {MAX_CHAT_PAYLOAD_BYTES} bytes"
         )
-    try:
-        message = json.loads(raw)
-    except ValueError as exc:
-        raise ProtocolError("invalid_json", f"not valid JSON: {exc}") from exc
+    message = _load_json(raw)
     error = next(iter(_CHAT_VALIDATOR.iter_errors(message)), None)
     if error is not None:
         raise ProtocolError("invalid_message", f"chat: {error.message[:200]}")
