@@ -23,7 +23,15 @@ from huddle_client import HuddleClient, HuddleError
 from huddle_client.replay import EncodedClip, encode_vp8_clip
 from signalling.chat_store import ChatStore
 from signalling.config import Config
-from signalling.limits import CHAT_ERROR_RATE, CHAT_RATE
+from signalling.limits import (
+    CHAT_ERROR_RATE,
+    CHAT_RATE,
+    KeyedBuckets,
+    Rate,
+    SignallingLimiter,
+    TokenBucket,
+    peek_field,
+)
 from tests.conftest import LOOPBACK, ServerProcess, wait_until
 
 
@@ -231,3 +239,56 @@ async def test_max_rooms(tmp_path: Path):
                 await three.join("first")
     finally:
         await server.stop()
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_bucket_bursts_then_refills_at_its_rate():
+    clock = ManualClock()
+    bucket = TokenBucket(Rate(per_second=10, burst=30), clock)
+    assert sum(bucket.take() for _ in range(100)) == 30
+    clock.now += 0.5
+    assert sum(bucket.take() for _ in range(100)) == 5
+    clock.now += 60
+    assert bucket.full and sum(bucket.take() for _ in range(100)) == 30
+
+
+def test_signalling_limiter_calls_it_a_flood_after_three_seconds_at_ten_times_the_rate():
+    clock = ManualClock()
+    limiter = SignallingLimiter(Rate(per_second=50, burst=200), clock)
+    for second in range(3):
+        for i in range(501):
+            clock.now = 1000 + second + i / 600
+            limiter.allow()
+        assert limiter.flooding == (second == 2), second
+    calm = SignallingLimiter(Rate(per_second=50, burst=200), clock)
+    for second in range(6):  # 5x the rate for 6 s: refused, not cut off
+        for i in range(250):
+            clock.now = 2000 + second + i / 300
+            calm.allow()
+    assert not calm.flooding
+
+
+def test_keyed_buckets_forget_only_full_buckets():
+    clock = ManualClock()
+    buckets = KeyedBuckets(Rate(per_second=1, burst=2), clock)
+    assert buckets.take("a") and buckets.take("a") and not buckets.take("a")
+    for n in range(100):
+        buckets.take(f"p{n}")
+    clock.now += KeyedBuckets.PRUNE_EVERY + 1
+    assert buckets.take("a") and len(buckets) == 1, "every bucket had refilled: all but the one in use pruned"
+
+
+def test_peek_field_takes_only_a_well_formed_id():
+    assert peek_field('{"type": "ping", "request_id": "r-1"}', "request_id") == "r-1"
+    assert peek_field('{"request_id": "bad id\\n"}', "request_id") is None
+    assert peek_field('{"request_id": 5}', "request_id") is None
+    assert peek_field("[" * 3000, "request_id") is None
+    assert peek_field(b"\xff", "request_id") is None
+    assert peek_field('{"request_id": "x"}' + " " * 5000, "request_id") is None
