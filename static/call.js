@@ -345,6 +345,7 @@ export class Call extends Emitter {
   #teardown() {
     this.joinWait?.reject(new CallError("cancelled", "cancelled"));
     this.joinWait = null;
+    this.lobby = null;
     this.sig?.close();
     this.sig = null;
     for (const pc of [this.publisher, this.subscriber]) {

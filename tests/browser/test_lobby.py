@@ -131,7 +131,7 @@ async def test_host_admits_one_by_click_and_rejects_another(server, browsers, ar
     await stranger.page.wait_for_selector("#join-screen", state="visible", timeout=WAIT * 1000)
     assert "declined" in await stranger.page.text_content("#join-error")
     assert not await stranger.visible("#lobby-screen")
-    assert await stranger.huddle("h.state") == "failed"
+    assert await stranger.huddle("[h.state, h.endReason, h.lobby]") == ["failed", "lobby_rejected", None]
     await wait_until(lambda: all(s["closed"] for s in stranger_sockets), WAIT)
 
     await host.page.click(f"#lobby-list li[data-participant-id='{guest_id}'] button.lobby-admit")
