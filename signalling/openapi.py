@@ -11,7 +11,8 @@ from typing import Any
 from .protocol import MAX_CHAT_TEXT
 from .tokens import MEDIA_SOURCES
 
-MAX_BODY_BYTES = 16 * 1024
+# Room for the longest valid body: 4000 characters of chat text, each escaped as \uXXXX.
+MAX_BODY_BYTES = 64 * 1024
 
 ROOM_ID = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9_.-]+$"}
 TRACK_ID = ROOM_ID

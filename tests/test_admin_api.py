@@ -188,6 +188,8 @@ async def test_malformed_and_oversized_bodies(server, api):
         async with http.post(api.url + "/rooms", data=b"{not json", headers=headers) as response:
             assert response.status == 400 and (await response.json())["code"] == "invalid_request"
         async with http.post(api.url + "/rooms", data=b"[" * 20000, headers=headers) as response:
+            assert response.status == 400 and (await response.json())["code"] == "invalid_request"
+        async with http.post(api.url + "/rooms", data=b"[" * 70000, headers=headers) as response:
             assert response.status == 413 and (await response.json())["code"] == "request_too_large"
         big = b'{"room": "a", "x": "' + b"y" * 2_000_000 + b'"}'
         async with http.post(api.url + "/rooms", data=big, headers=headers) as response:
@@ -337,6 +339,9 @@ async def test_system_message_reaches_the_room_and_its_history(server, clients, 
     assert status == 201 and stored["identity"] == "system" and stored["text"] == "Maintenance at 18:00"
     for person in (first, second):
         await wait_until(lambda p=person: any(m["id"] == stored["id"] for m in p.chat_messages), timeout=1)
+    # The longest valid text, every character escaped in the JSON (\u0012: 6 bytes), fits the body limit.
+    status, stored = await api("POST", "/rooms/news/messages", {"text": "\x12" * 4000})
+    assert status == 201 and len(stored["text"]) == 4000
     late = clients("Late")
     joined = await late.join("news")
-    assert [m["text"] for m in joined["chat_history"]] == ["Maintenance at 18:00"]
+    assert [m["text"] for m in joined["chat_history"]] == ["Maintenance at 18:00", "\x12" * 4000]
