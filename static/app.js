@@ -3,6 +3,7 @@
 
 import { Call } from "./call.js";
 import { CallView } from "./callview.js";
+import { FrameCrypto } from "./e2ee.js";
 import { logo, setIcon } from "./icons.js";
 import { BAD_LINK, JoinScreen } from "./join.js";
 import { LobbyScreen } from "./lobby.js";
@@ -33,6 +34,8 @@ function readLink() {
     cameraOn: !off("camera"),
     micOn: !off("mic"),
     roomError: room ? roomError : null,
+    // #e2ee=1: end-to-end encryption; the passphrase itself is typed in, never in a link.
+    e2ee: new URLSearchParams(location.hash.slice(1)).get("e2ee") === "1",
   };
 }
 
@@ -61,13 +64,23 @@ const join = new JoinScreen({
   cameraOn: link.cameraOn,
   micOn: link.micOn,
   roomError: link.roomError,
+  e2ee: link.e2ee,
   onJoin: (values) => start(values),
 });
 
-async function start({ room, name, cameraOn, micOn }) {
+async function start({ room, name, passphrase, cameraOn, micOn }) {
   if (call && call.state !== "left" && call.state !== "failed") return;
   state = "joining";
   join.setError(null);
+  let e2ee = null;
+  try {
+    e2ee = passphrase ? await FrameCrypto.create(passphrase, room) : null;
+  } catch (err) {
+    state = "failed";
+    join.setError(err.message);
+    join.setBusy(false);
+    return;
+  }
   const tracks = join.takeTracks();
   const current = (call = new Call({
     room,
@@ -78,6 +91,7 @@ async function start({ room, name, cameraOn, micOn }) {
     local: tracks,
     micMuted: !micOn,
     cameraOff: !cameraOn,
+    e2ee,
   }));
   current.on("state", (s) => {
     if (call === current) state = s;
@@ -99,7 +113,9 @@ async function start({ room, name, cameraOn, micOn }) {
     lobby.hide();
     join.giveBack(current.releaseLocal());
     if (!join.visible) join.show();
-    join.setError(Call.describe(err));
+    e2ee?.close();
+    if (err.code === "e2ee_passphrase_required" || err.code === "e2ee_required") join.askPassphrase(Call.describe(err));
+    else join.setError(Call.describe(err));
     join.setBusy(false);
     if (link.autojoin && err.code === "unreachable") {
       setTimeout(() => call === current && state === "failed" && join.submit(), 5000); // kiosks keep trying
@@ -170,6 +186,9 @@ window.huddle = Object.freeze({
   },
   get endReason() {
     return call?.failure?.code ?? null;
+  },
+  get e2ee() {
+    return Boolean(call?.e2ee);
   },
 });
 

@@ -44,6 +44,7 @@ const FATAL = new Set([
   "kicked",
   "room_closed",
   "e2ee_required",
+  "e2ee_passphrase_required",
 ]);
 
 // Endings decided by a host: the page leaves the call and does not come back by itself.
@@ -90,6 +91,9 @@ function describeJoinError(code, message) {
       return "This room is locked.";
     case "lobby_rejected":
       return "The host declined your request to join.";
+    case "e2ee_required":
+    case "e2ee_passphrase_required":
+      return "This room is end-to-end encrypted. Enter the room's passphrase to join.";
     case "room_closed":
       return "A host closed this room. The call has ended.";
     default:
@@ -120,12 +124,13 @@ function trickler(pc, target, send) {
 }
 
 export class Call extends Emitter {
-  constructor({ room, name, identity, getToken, devices = {}, local = {}, micMuted = false, cameraOff = false }) {
+  constructor({ room, name, identity, getToken, devices = {}, local = {}, micMuted = false, cameraOff = false, e2ee = null }) {
     super();
     this.room = room;
     this.name = name;
     this.identity = identity;
     this.getToken = getToken; // async () => an access token for this room (tokens.js)
+    this.e2ee = e2ee; // FrameCrypto (e2ee.js) when our media is end-to-end encrypted, else null
     this.devices = { cameraId: devices.cameraId ?? null, micId: devices.micId ?? null };
     this.state = "idle";
     this.participantId = null;
@@ -196,6 +201,7 @@ export class Call extends Emitter {
     this.sig?.send({ type: "leave" }); // sent before the close frame
     this.#teardown();
     this.#stopLocal();
+    this.e2ee?.close();
     window.removeEventListener("online", this.onlineListener);
     clearInterval(this.healthTimer);
     this.#setState("left");
@@ -451,6 +457,13 @@ export class Call extends Emitter {
     this.room = m.room;
     this.iceServers = m.ice_servers ?? [];
     this.roomOptions = m.room_options ?? {};
+    if (this.roomOptions.e2ee_required && !this.e2ee) {
+      // Without the passphrase we could only publish media the room refuses: stop here.
+      this.#send({ type: "leave" });
+      this.joinWait?.reject(new CallError("e2ee_passphrase_required", "this room requires end-to-end encryption"));
+      this.joinWait = null;
+      return;
+    }
     if (this.lobby) {
       this.lobby = null;
       this.emit("lobby", null);
@@ -502,7 +515,7 @@ export class Call extends Emitter {
   // --- peer connections ----------------------------------------------------------------
 
   #configuration() {
-    return { iceServers: this.iceServers ?? [], bundlePolicy: "max-bundle" };
+    return { iceServers: this.iceServers ?? [], bundlePolicy: "max-bundle", ...this.e2ee?.peerConnectionConfig };
   }
 
   #watch(pc, which) {
@@ -577,6 +590,7 @@ export class Call extends Emitter {
       direction: "sendonly",
       streams: [this.localStream],
     });
+    this.e2ee?.protectSender(transceiver.sender, kind);
     this.slots[source] = { source, kind, transceiver, trackId: null, announcedMuted: null };
     return this.slots[source];
   }
@@ -617,7 +631,9 @@ export class Call extends Emitter {
     const requestId = `publish-${++this.requests}`;
     const answer = deferred();
     this.pendingPublish = { requestId, answer };
-    this.#send({ type: "publish_offer", request_id: requestId, sdp: pc.localDescription.sdp, tracks });
+    const offer = { type: "publish_offer", request_id: requestId, sdp: pc.localDescription.sdp, tracks };
+    if (this.e2ee) offer.e2ee = true;
+    this.#send(offer);
     this.flushPublisher();
     const m = await withTimeout(answer.promise, ANSWER_TIMEOUT_MS, new CallError("timeout", "no publish_answer"));
     if (pc !== this.publisher) return;
@@ -645,6 +661,8 @@ export class Call extends Emitter {
     for (const t of m.tracks) {
       const transceiver = transceivers.find((x) => x.mid === t.mid);
       if (!transceiver) continue;
+      const receiverInfo = { participantId: t.participant_id, trackId: t.track_id, kind: t.kind };
+      this.e2ee?.protectReceiver(transceiver.receiver, receiverInfo);
       next.set(t.track_id, {
         trackId: t.track_id,
         mid: t.mid,

@@ -5,6 +5,7 @@ import { AudioSinks } from "./audio.js";
 import { ChatPanel } from "./chat.js";
 import { Controls } from "./controls.js";
 import { LobbyPanel } from "./lobby.js";
+import { markTiles } from "./e2ee.js";
 import { canShareScreen, getScreen, LevelMeter } from "./media.js";
 import { Banner, Toasts } from "./notices.js";
 import { PeoplePanel } from "./people.js";
@@ -103,6 +104,7 @@ export class CallView {
       this.#renderTitle();
     });
     on("chat-ready", (ready) => this.chat.setReady(ready));
+    if (call.e2ee) this.unsubscribe.push(call.e2ee.on("status", () => this.#renderE2ee()));
     on("notice", ({ text, tone, ms }) => this.toasts.show(text, tone, ms));
     on("grants", () => this.render());
     on("waiting", (waiting) => this.#renderWaiting(waiting));
@@ -209,6 +211,7 @@ export class CallView {
       });
     }
     this.tiles.update([...tiles, ...screens]);
+    this.#renderE2ee();
     this.people.update(people);
     this.audio.update(
       [...call.remote.values()].filter((r) => r.kind === "audio").map((r) => ({ trackId: r.trackId, track: r.track })),
@@ -260,6 +263,11 @@ export class CallView {
       waiting: this.lobby.size,
     });
     this.screen.classList.toggle("panel-open", this.chat.isOpen || this.people.isOpen);
+  }
+
+  #renderE2ee() {
+    markTiles(this.tiles.tiles.values(), this.call?.e2ee, this.call?.remote);
+    $("e2ee-indicator").hidden = !this.call?.e2ee;
   }
 
   #renderTitle() {

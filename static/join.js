@@ -18,7 +18,7 @@ export const BAD_LINK =
   "This room link is not valid. Room names use letters, digits, dots, dashes and underscores (at most 64).";
 
 export class JoinScreen {
-  constructor({ room, name, cameraOn, micOn, roomError, onJoin }) {
+  constructor({ room, name, cameraOn, micOn, roomError, e2ee = false, onJoin }) {
     this.el = {
       screen: $("join-screen"),
       form: $("join-form"),
@@ -39,6 +39,8 @@ export class JoinScreen {
       button: $("join-button"),
       newRoom: $("new-room-button"),
       heading: $("join-heading"),
+      passphraseField: $("passphrase-field"),
+      passphrase: $("passphrase-input"),
     };
     this.onJoin = onJoin;
     this.cameraOn = cameraOn;
@@ -53,6 +55,7 @@ export class JoinScreen {
     const { el } = this;
     el.room.value = room ?? "";
     el.name.value = name ?? prefs.get("name") ?? "";
+    el.passphraseField.hidden = !e2ee; // the passphrase is never stored, nor put in a URL
     this.#heading();
     el.form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -69,6 +72,11 @@ export class JoinScreen {
         this.#renderError();
       }
       this.#renderPreview();
+    });
+    el.passphrase.addEventListener("input", () => {
+      if (!this.joinError) return;
+      this.joinError = null;
+      this.#renderError();
     });
     el.newRoom.addEventListener("click", () => {
       el.room.value = newRoomName();
@@ -169,12 +177,26 @@ export class JoinScreen {
   }
 
   values() {
-    return { room: this.el.room.value.trim(), name: this.el.name.value.trim() };
+    const passphrase = this.el.passphraseField.hidden ? "" : this.el.passphrase.value;
+    return { room: this.el.room.value.trim(), name: this.el.name.value.trim(), passphrase };
+  }
+
+  // End-to-end encryption is on (the link asked for it, or the room requires it).
+  get wantsPassphrase() {
+    return !this.el.passphraseField.hidden;
+  }
+
+  // The room requires end-to-end encryption: show the passphrase field and wait for it.
+  askPassphrase(text) {
+    this.el.passphraseField.hidden = false;
+    this.setError(text);
+    this.setBusy(false);
+    this.el.passphrase.focus();
   }
 
   // Validate, then hand over to the page; returns false when the form is not complete.
   async submit() {
-    const { room, name } = this.values();
+    const { room, name, passphrase } = this.values();
     this.joinError = null;
     if (!room) {
       this.setError("Enter a room name, or create a new room.");
@@ -192,10 +214,14 @@ export class JoinScreen {
       this.el.name.focus();
       return false;
     }
+    if (this.wantsPassphrase && !passphrase) {
+      this.askPassphrase("Enter the passphrase for this end-to-end encrypted call.");
+      return false;
+    }
     prefs.set("name", name);
     this.setBusy(true);
     await this.acquiring; // the preview's devices are ready (or failed)
-    this.onJoin({ room, name, cameraOn: this.cameraOn, micOn: this.micOn });
+    this.onJoin({ room, name, passphrase, cameraOn: this.cameraOn, micOn: this.micOn });
     return true;
   }
 
