@@ -129,7 +129,7 @@ class Conference:
             grants=grants,
         )
         self._peers[peer.participant_id] = peer
-        if room.options.lobby and not grants.admin:
+        if room.options.lobby and not grants.admin and access.identity not in room.admitted:
             room.lobby[peer.participant_id] = peer
             send({"type": "lobby_waiting", "room": room_id, "participant_id": peer.participant_id})
             self._lobby_changed(room)
@@ -139,6 +139,7 @@ class Conference:
 
     async def _admit(self, room: Room, peer: Peer) -> None:
         room.lobby.pop(peer.participant_id, None)
+        room.admitted.add(peer.identity)
         peer.admitted = True
         history = await self._chat_store.recent(room.room_id, self.config.chat_history_on_join)
         others = [p.to_json() for p in room.visible_peers()]
@@ -283,6 +284,8 @@ class Conference:
         if room.lobby.pop(peer.participant_id, None) is not None:
             self._lobby_changed(room)
         elif room.peers.pop(peer.participant_id, None) is not None:
+            if reason in ("left", "kicked"):
+                room.admitted.discard(peer.identity)
             if not peer.grants.hidden:
                 self._broadcast(
                     room,

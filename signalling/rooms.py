@@ -91,6 +91,9 @@ class Room:
     options: RoomOptions = field(default_factory=RoomOptions)
     peers: dict[str, Peer] = field(default_factory=dict)  # admitted participants
     lobby: dict[str, Peer] = field(default_factory=dict)  # waiting to be admitted
+    # Identities let in from the lobby: a reconnect (dropped network, new tab) skips it
+    # until the person leaves on purpose or is removed.
+    admitted: set[str] = field(default_factory=set)
     created_at: float = field(default_factory=time.time)
     expiry: asyncio.TimerHandle | None = None
 

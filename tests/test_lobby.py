@@ -140,3 +140,28 @@ async def test_an_e2ee_room_refuses_a_publish_not_declared_encrypted(server, cli
     answer = client._expect("publish_answer")
     await client.send({"type": "publish_offer", "sdp": pc.localDescription.sdp, "e2ee": True})
     assert json.dumps(await client._wait(answer)).count("track_id") == 1
+
+
+async def test_an_admitted_participant_who_reconnects_skips_the_lobby_until_it_leaves(
+    server, clients, guarded_room
+):
+    admin = guarded_room
+    token = token_for(server, "guarded", "guest-1", "Guest")
+    first = clients("Guest", token=token)
+    joining = asyncio.create_task(first.join("guarded", lobby_timeout=10))
+    update = await admin.wait_for_event("lobby_update", lambda e: e["waiting"])
+    await admin.admit(update["waiting"][0]["participant_id"])
+    await asyncio.wait_for(joining, 10)
+
+    await first.abort()  # the network drops: no leave
+    again = clients("Guest", token=token)
+    joined = await again.join("guarded")
+    assert not again.in_lobby and joined["identity"] == "guest-1"
+
+    await again.leave()  # on purpose: the next visit waits in the lobby again
+    await wait_until(lambda: not server.conference.rooms["guarded"].peers.keys() - {admin.participant_id})
+    later = clients("Guest", token=token)
+    waiting = asyncio.create_task(later.join("guarded", lobby_timeout=10))
+    await wait_until(lambda: later.in_lobby, timeout=5)
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
