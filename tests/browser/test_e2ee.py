@@ -16,12 +16,14 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import av
+import numpy as np
 from aiortc.rtp import RtpPacket
 
 from huddle_client import HuddleClient, RemoteTrack
 from signalling.rooms import RoomOptions
 from signalling.tokens import Grants
 from tests.browser.conftest import (
+    PALETTE,
     WAIT,
     BrowserParticipant,
     Opener,
@@ -180,13 +182,22 @@ def vp8_frames(packets: list[RtpPacket]) -> list[bytes]:
     return data[first_key:]
 
 
-async def forwarded_camera_frames(
+@dataclass
+class Forwarded:
+    """A publisher's camera and microphone as the SFU forwarded them: VP8 frames from a
+    keyframe on, and Opus packets."""
+
+    camera: list[bytes]
+    microphone: list[bytes]
+
+
+async def forwarded_media(
     server: RunningServer, room: str, publisher: BrowserParticipant, *, e2ee: bool
-) -> list[bytes]:
-    """About 2 s of ``publisher``'s camera as the SFU forwards it to a listening Python client,
-    as whole VP8 frames from a keyframe on."""
-    await wait_published(server, room, publisher.participant_id, {"camera"})
+) -> Forwarded:
+    """About 2 s of ``publisher``'s media as a listening Python client receives it from the SFU."""
+    await wait_published(server, room, publisher.participant_id, {"camera", "microphone"})
     camera = published_track(server, room, publisher.participant_id, "camera")
+    microphone = published_track(server, room, publisher.participant_id, "microphone")
     recorder = Recorder()
     token = token_for(server, room, name="Listener", grants=Grants(publish=frozenset()))
     listener = Listener(
@@ -194,10 +205,44 @@ async def forwarded_camera_frames(
     )
     try:
         await listener.join(room)
-        await wait_until(lambda: len(recorder.packets[camera]) >= 60, WAIT)
+        await wait_until(
+            lambda: len(recorder.packets[camera]) >= 60 and len(recorder.packets[microphone]) >= 100, WAIT
+        )
     finally:
         await listener.close()
-    return vp8_frames(recorder.packets[camera])
+    audio = recorder.packets[microphone]
+    opus_pt = Counter(p.payload_type for p in audio).most_common(1)[0][0]
+    return Forwarded(
+        vp8_frames(recorder.packets[camera]),
+        [p.payload for p in sorted(audio, key=lambda p: p.sequence_number) if p.payload_type == opus_pt],
+    )
+
+
+def tone_share(packets: list[bytes], frequency: float) -> float:
+    """The share of the energy libopus decodes from ``packets`` that lies within 25 Hz of
+    ``frequency`` (a clean tone: near 1; noise: near 0). Undecodable packets add nothing."""
+    codec = av.CodecContext.create("opus", "r")
+    codec.sample_rate = 48000
+    codec.layout = "stereo"
+    chunks = []
+    for data in packets:
+        try:
+            pictures = codec.decode(av.Packet(data))
+        except av.error.FFmpegError:
+            continue
+        for frame in pictures:
+            samples = frame.to_ndarray()
+            channels = len(frame.layout.channels)
+            if samples.shape[0] == 1 and channels > 1:  # packed: interleaved in one row
+                samples = samples.reshape(-1, channels).T
+            chunks.append(samples[0].astype(np.float64))
+    if not chunks:
+        return 0.0
+    signal = np.concatenate(chunks)
+    power = np.abs(np.fft.rfft(signal * np.hanning(len(signal)))) ** 2
+    near = np.abs(np.fft.rfftfreq(len(signal), 1 / 48000) - frequency) <= 25
+    total = power[1:].sum()
+    return float(power[near].sum() / total) if total > 0 else 0.0
 
 
 def decode_vp8(frames: list[bytes]) -> tuple[list[tuple[int, int, int]], int]:
@@ -237,18 +282,27 @@ async def test_same_passphrase_decodes_and_a_wrong_one_shows_no_picture(server, 
         assert await me.visible("#e2ee-indicator")
         assert await me.huddle("h.e2ee") is True
 
-    frames, *_ = await asyncio.gather(
-        forwarded_camera_frames(server, "sealed", alice, e2ee=True), decodes(alice, bob), decodes(bob, alice)
+    forwarded, *_ = await asyncio.gather(
+        forwarded_media(server, "sealed", alice, e2ee=True), decodes(alice, bob), decodes(bob, alice)
     )
     assert await tile_e2ee(alice, bob.participant_id) == "ok"
 
     # the SFU forwarded ciphertext: libvpx makes no picture of Alice's colour from it, though
     # the keyframes' clear header (frame tag, VP8 start code, size) let the SFU find them
+    frames = forwarded.camera
     assert len(frames) >= 20, len(frames)
     assert frames[0][0] & 0x01 == 0 and frames[0][3:6] == b"\x9d\x01\x2a", frames[0][:10].hex()
     colours, errors = decode_vp8(frames)
     right = [c for c in colours if close_to(list(c), alice.colour)]
     assert not right, f"libvpx decoded {len(right)} of {len(frames)} forwarded frames in Alice's colour"
+    # and libopus hears no tone in the forwarded audio
+    share = tone_share(forwarded.microphone, PALETTE[alice.index][1])
+    assert share < 0.1, f"{share:.2f} of the decoded audio energy is Alice's tone"
+
+    # a screen share goes through the same cipher
+    await alice.page.click("#screen-button")
+    await wait_published(server, "sealed", alice.participant_id, {"screen"})
+    await bob.video_flowing(alice.participant_id, kind="screen")
 
     # a wrong passphrase: Carol's page gets the packets but shows no picture, and marks the tiles
     carol, _ = await open_room(browsers, server, "Carol", "sealed", WRONG)
@@ -263,8 +317,8 @@ async def test_same_passphrase_decodes_and_a_wrong_one_shows_no_picture(server, 
     first = await eventually(
         carol.page,
         RECEIVERS,
-        check=lambda rows: len(rows) == 2 and all(r["packets"] > 0 for r in rows),
-        what="Carol receives Alice's and Bob's video packets",
+        check=lambda rows: len(rows) == 3 and all(r["packets"] > 0 for r in rows),
+        what="Carol receives Alice's camera and screen and Bob's camera",
     )
     await asyncio.sleep(2)  # packets keep coming for two seconds, and not one frame decodes
     rows = await carol.page.evaluate(RECEIVERS)
@@ -298,12 +352,15 @@ async def test_control_a_plain_room_forwards_vp8_that_libvpx_decodes(server, bro
     """The ciphertext check of the test above, on an unencrypted room: it finds the colour."""
     server.conference.create_room("plain", OPEN)
     alice, _ = await open_room(browsers, server, "Alice", "plain", None)
-    frames = await forwarded_camera_frames(server, "plain", alice, e2ee=False)
+    forwarded = await forwarded_media(server, "plain", alice, e2ee=False)
+    frames = forwarded.camera
     assert len(frames) >= 20, len(frames)
     assert frames[0][3:6] == b"\x9d\x01\x2a", frames[0][:10].hex()
     colours, errors = decode_vp8(frames)
     right = [c for c in colours if close_to(list(c), alice.colour)]
     assert len(right) >= 10, (len(frames), len(colours), errors, colours[:3])
+    share = tone_share(forwarded.microphone, PALETTE[alice.index][1])
+    assert share > 0.5, f"only {share:.2f} of the decoded audio energy is Alice's tone"
 
 
 async def test_no_passphrase_in_an_e2ee_room_asks_for_one_and_publishes_nothing(server, browsers):
