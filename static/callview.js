@@ -338,7 +338,7 @@ export class CallView {
 
   async #invite() {
     if (!this.call) return;
-    const link = roomLink(this.call.room);
+    const link = roomLink(this.call.room) + (this.call.e2ee ? "#e2ee=1" : ""); // never the passphrase
     let copied = false;
     try {
       await navigator.clipboard.writeText(link);
