@@ -100,6 +100,7 @@ class HuddleClient:
         token: str | None = None,
         grants: dict[str, Any] | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        e2ee: bool = False,
     ) -> None:
         base = url.rstrip("/")
         self.http_url = base
@@ -107,6 +108,9 @@ class HuddleClient:
         # for one, with ``grants`` if given.
         self.token = token
         self._dev_grants = grants
+        # Declares published media end-to-end encrypted (rooms that require it refuse
+        # other media); the caller's tracks must then really carry encrypted frames.
+        self.e2ee = e2ee
         # For https/wss servers whose certificate the default trust store does not hold.
         self._ssl_context = ssl_context
         self.ws_url = base.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/ws"
@@ -253,7 +257,10 @@ class HuddleClient:
         await pc.setLocalDescription(await pc.createOffer())
         declared = [{"mid": t.mid, "source": s} for t, s in sources.items() if t.mid]
         answer = self._expect("publish_answer")
-        await self.send({"type": "publish_offer", "sdp": pc.localDescription.sdp, "tracks": declared})
+        offer: dict[str, Any] = {"type": "publish_offer", "sdp": pc.localDescription.sdp, "tracks": declared}
+        if self.e2ee:
+            offer["e2ee"] = True
+        await self.send(offer)
         message = await self._wait(answer)
         await pc.setRemoteDescription(RTCSessionDescription(message["sdp"], "answer"))
         self.published = {t["mid"]: t["track_id"] for t in message["tracks"]}

@@ -36,6 +36,8 @@ from .tokens import AccessToken, TokenError, verify_token
 
 logger = logging.getLogger(__name__)
 
+FIRST_JOIN_WAIT = 300.0  # seconds a room created ahead of time waits for its first joiner
+
 # What the webhooks and other observers hear: (event name, details).
 Observer = Callable[[str, dict[str, Any]], None]
 
@@ -140,6 +142,7 @@ class Conference:
     async def _admit(self, room: Room, peer: Peer) -> None:
         room.lobby.pop(peer.participant_id, None)
         room.admitted.add(peer.identity)
+        room.ever_joined = True
         peer.admitted = True
         history = await self._chat_store.recent(room.room_id, self.config.chat_history_on_join)
         others = [p.to_json() for p in room.visible_peers()]
@@ -388,7 +391,8 @@ class Conference:
             room.expiry.cancel()
         timeout = room.options.empty_timeout
         if timeout is None:
-            timeout = self.config.empty_room_timeout
+            # A room made ahead of time (admin API) waits longer for its first joiner.
+            timeout = self.config.empty_room_timeout if room.ever_joined else FIRST_JOIN_WAIT
         room.expiry = asyncio.get_running_loop().call_later(timeout, self._expire_room, room.room_id)
 
     def _expire_room(self, room_id: str) -> None:

@@ -94,6 +94,7 @@ class Room:
     # Identities let in from the lobby: a reconnect (dropped network, new tab) skips it
     # until the person leaves on purpose or is removed.
     admitted: set[str] = field(default_factory=set)
+    ever_joined: bool = False
     created_at: float = field(default_factory=time.time)
     expiry: asyncio.TimerHandle | None = None
 

@@ -165,3 +165,15 @@ async def test_an_admitted_participant_who_reconnects_skips_the_lobby_until_it_l
     await wait_until(lambda: later.in_lobby, timeout=5)
     waiting.cancel()
     await asyncio.gather(waiting, return_exceptions=True)
+
+
+async def test_a_room_made_ahead_of_time_waits_for_its_first_joiner(server, clients):
+    server.conference.create_room("later", RoomOptions(lobby=True))
+    await asyncio.sleep(server.config.empty_room_timeout + 0.3)
+    assert server.conference.rooms["later"].options.lobby, "kept with its options"
+    admin = clients("Admin", token=token_for(server, "later", grants=ADMIN))
+    await admin.join("later")
+    await admin.leave()
+    await wait_until(
+        lambda: "later" not in server.conference.rooms, timeout=server.config.empty_room_timeout + 3
+    )

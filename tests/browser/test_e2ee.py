@@ -123,20 +123,6 @@ async def tile_e2ee(person: BrowserParticipant, participant_id: str) -> str | No
 # --- what the SFU forwards --------------------------------------------------------------
 
 
-class Listener(HuddleClient):
-    """A Python participant that only listens. In an E2EE room it says so on its publish
-    offer (which carries a data channel, no media): the server refuses offers without it."""
-
-    def __init__(self, *args: Any, e2ee: bool, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.e2ee = e2ee
-
-    async def send(self, message: dict[str, Any]) -> None:
-        if self.e2ee and message.get("type") == "publish_offer":
-            message = {**message, "e2ee": True}
-        await super().send(message)
-
-
 @dataclass
 class Recorder:
     """RTP packets the SFU forwarded, per track, as they arrived."""
@@ -191,17 +177,16 @@ class Forwarded:
     microphone: list[bytes]
 
 
-async def forwarded_media(
-    server: RunningServer, room: str, publisher: BrowserParticipant, *, e2ee: bool
-) -> Forwarded:
+async def forwarded_media(server: RunningServer, room: str, publisher: BrowserParticipant) -> Forwarded:
     """About 2 s of ``publisher``'s media as a listening Python client receives it from the SFU."""
     await wait_published(server, room, publisher.participant_id, {"camera", "microphone"})
     camera = published_track(server, room, publisher.participant_id, "camera")
     microphone = published_track(server, room, publisher.participant_id, "microphone")
     recorder = Recorder()
     token = token_for(server, room, name="Listener", grants=Grants(publish=frozenset()))
-    listener = Listener(
-        server.url, "Listener", host_addresses=LOOPBACK, packet_sink=recorder, token=token, e2ee=e2ee
+    # A listener publishes nothing: its data-channel-only offer needs no e2ee flag.
+    listener = HuddleClient(
+        server.url, "Listener", host_addresses=LOOPBACK, packet_sink=recorder, token=token
     )
     try:
         await listener.join(room)
@@ -283,7 +268,7 @@ async def test_same_passphrase_decodes_and_a_wrong_one_shows_no_picture(server, 
         assert await me.huddle("h.e2ee") is True
 
     forwarded, *_ = await asyncio.gather(
-        forwarded_media(server, "sealed", alice, e2ee=True), decodes(alice, bob), decodes(bob, alice)
+        forwarded_media(server, "sealed", alice), decodes(alice, bob), decodes(bob, alice)
     )
     assert await tile_e2ee(alice, bob.participant_id) == "ok"
 
@@ -352,7 +337,7 @@ async def test_control_a_plain_room_forwards_vp8_that_libvpx_decodes(server, bro
     """The ciphertext check of the test above, on an unencrypted room: it finds the colour."""
     server.conference.create_room("plain", OPEN)
     alice, _ = await open_room(browsers, server, "Alice", "plain", None)
-    forwarded = await forwarded_media(server, "plain", alice, e2ee=False)
+    forwarded = await forwarded_media(server, "plain", alice)
     frames = forwarded.camera
     assert len(frames) >= 20, len(frames)
     assert frames[0][3:6] == b"\x9d\x01\x2a", frames[0][:10].hex()
