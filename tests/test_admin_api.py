@@ -11,10 +11,12 @@ from typing import Any
 
 import aiohttp
 import pytest
+from openapi_spec_validator import validate
 
 from huddle_client import HuddleClient, HuddleError
 from huddle_client.replay import EncodedClip, encode_vp8_clip
 from signalling.config import Config
+from signalling.openapi import REQUEST_BODIES
 from signalling.tokens import ApiKeys, Grants, mint_token
 from tests.conftest import RunningServer, free_port, start_server, token_for, wait_until
 
@@ -199,6 +201,24 @@ async def test_malformed_and_oversized_bodies(server, api):
         async with http.get(api.url + "/nothing", headers=headers) as response:
             assert response.status == 404 and (await response.json())["code"] == "not_found"
     assert server.conference.rooms == {}
+
+
+async def test_the_served_openapi_document_is_valid_and_describes_every_route(server):
+    async with aiohttp.ClientSession() as http, http.get(server.url + "/api/v1/openapi.json") as response:
+        assert response.status == 200 and response.content_type == "application/json"
+        served = await response.json()
+    validate(served)  # OpenAPI 3.1
+    described = {(method.upper(), path) for path, item in served["paths"].items() for method in item}
+    routed = {
+        (route.method, route.resource.canonical)
+        for route in server.app.router.routes()
+        if route.resource is not None
+        and route.resource.canonical.startswith("/api/v1/rooms")
+        and route.method != "HEAD"
+    }
+    assert routed == described
+    assert served["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert served["components"]["schemas"]["CreateRoom"] == REQUEST_BODIES["CreateRoom"]
 
 
 # --- who may call it --------------------------------------------------------------
