@@ -173,7 +173,11 @@ _ERRORS = {
     "401": _json(
         _ref("Error"), "token_missing, token_invalid, token_expired, token_not_yet_valid, token_revoked"
     ),
-    "403": _json(_ref("Error"), "permission_denied: not an admin token, or another room's"),
+    "403": _json(
+        _ref("Error"),
+        "permission_denied: not an admin token, or another room's; "
+        "origin_not_allowed: a browser page of a foreign origin",
+    ),
     "413": _json(_ref("Error"), f"request_too_large: bodies are limited to {MAX_BODY_BYTES} bytes"),
 }
 _NOT_FOUND = {"404": _json(_ref("Error"), "unknown_room, unknown_participant or unknown_track")}
