@@ -28,8 +28,8 @@ SIGNALLING_RATE = Rate(per_second=50, burst=200)
 CHAT_RATE = Rate(per_second=20, burst=200)
 # Error replies to a chat sender over its limit: the errors themselves must not become a flood.
 CHAT_ERROR_RATE = Rate(per_second=10, burst=50)
-# Disconnect a signalling client that sends more than FLOOD_FACTOR times its sustained rate
-# in each of FLOOD_SECONDS consecutive seconds.
+# Disconnect a signalling client that keeps sending over FLOOD_FACTOR times its sustained rate
+# for FLOOD_SECONDS (after the second it takes to use up one second's worth of that rate).
 FLOOD_FACTOR = 10
 FLOOD_SECONDS = 3
 _ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -57,6 +57,11 @@ class TokenBucket:
         self._refill()
         return self._tokens >= self.rate.burst
 
+    @property
+    def tokens(self) -> float:
+        self._refill()
+        return self._tokens
+
     def _refill(self) -> None:
         now = self._clock()
         self._tokens = min(self.rate.burst, self._tokens + (now - self._updated) * self.rate.per_second)
@@ -64,25 +69,26 @@ class TokenBucket:
 
 
 class FloodDetector:
-    """Messages per whole second; true once ``seconds`` seconds in a row each had over ``limit``."""
+    """True once a client has sent faster than ``limit`` per second for ``seconds`` without a pause.
 
-    def __init__(self, limit: float, seconds: int, clock: Clock = time.monotonic) -> None:
-        self._limit = limit
+    A bucket holding one second of ``limit`` runs dry only when the client is over
+    ``limit``; the flood starts then and ends when the bucket is half full again.
+    """
+
+    def __init__(self, limit: float, seconds: float, clock: Clock = time.monotonic) -> None:
+        self._bucket = TokenBucket(Rate(per_second=limit, burst=limit), clock)
         self._seconds = seconds
         self._clock = clock
-        self._second = int(clock())
-        self._count = 0
-        self._over_in_a_row = 0
+        self._since: float | None = None
 
     def count(self) -> bool:
-        second = int(self._clock())
-        if second != self._second:
-            over = self._count > self._limit and second == self._second + 1
-            self._over_in_a_row = self._over_in_a_row + 1 if over else 0
-            self._second, self._count = second, 0
-        self._count += 1
-        # The current second counts as soon as it is over the limit.
-        return self._over_in_a_row + (self._count > self._limit) >= self._seconds
+        now = self._clock()
+        took = self._bucket.take()
+        if self._bucket.tokens >= self._bucket.rate.burst / 2:
+            self._since = None
+        elif not took and self._since is None:
+            self._since = now
+        return self._since is not None and now - self._since >= self._seconds
 
 
 class SignallingLimiter:

@@ -259,20 +259,29 @@ def test_token_bucket_bursts_then_refills_at_its_rate():
     assert bucket.full and sum(bucket.take() for _ in range(100)) == 30
 
 
-def test_signalling_limiter_calls_it_a_flood_after_three_seconds_at_ten_times_the_rate():
+def test_signalling_limiter_calls_it_a_flood_after_three_seconds_far_over_the_rate():
     clock = ManualClock()
-    limiter = SignallingLimiter(Rate(per_second=50, burst=200), clock)
-    for second in range(3):
-        for i in range(501):
-            clock.now = 1000 + second + i / 600
-            limiter.allow()
-        assert limiter.flooding == (second == 2), second
-    calm = SignallingLimiter(Rate(per_second=50, burst=200), clock)
-    for second in range(6):  # 5x the rate for 6 s: refused, not cut off
-        for i in range(250):
-            clock.now = 2000 + second + i / 300
-            calm.allow()
-    assert not calm.flooding
+
+    def send(limiter: SignallingLimiter, per_second: int, seconds: float) -> float | None:
+        """Send in 10 ms batches; when the limiter first says flood, seconds from the start."""
+        start = clock.now
+        for tick in range(int(seconds * 100)):
+            clock.now = start + tick / 100
+            for _ in range(per_second // 100):
+                limiter.allow()
+            if limiter.flooding:
+                return clock.now - start
+        return None
+
+    rate = Rate(per_second=50, burst=200)
+    assert send(SignallingLimiter(rate, clock), 2000, 2.5) is None, "2.5 s at 40x: refused, not cut off"
+    assert 3.0 <= send(SignallingLimiter(rate, clock), 2000, 10) <= 3.5
+    assert 3.0 <= send(SignallingLimiter(rate, clock), 800, 10) <= 5.0
+    assert send(SignallingLimiter(rate, clock), 400, 20) is None, "8x the rate for 20 s: refused, not cut off"
+    pausing = SignallingLimiter(rate, clock)
+    for _ in range(4):  # 2 s at 40x, then a 2 s pause: never 3 s without a pause
+        assert send(pausing, 2000, 2.0) is None
+        clock.now += 2.0
 
 
 def test_keyed_buckets_forget_only_full_buckets():
