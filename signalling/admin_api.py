@@ -167,7 +167,7 @@ async def get_room(request: web.Request, moderation: Moderation, body: dict[str,
 
 
 async def update_room(request: web.Request, moderation: Moderation, body: dict[str, Any]) -> web.Response:
-    room = moderation.update_room(request.match_info["room"], body["options"])
+    room = await moderation.update_room(request.match_info["room"], body["options"])
     return web.json_response(room.to_json())
 
 

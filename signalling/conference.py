@@ -66,7 +66,7 @@ class Conference:
         room = self.rooms[room_id] = Room(room_id, options or RoomOptions())
         self._notify("room_started", {"room": room_id})
         if not room.peers:
-            self._schedule_expiry(room)
+            self.schedule_expiry(room)
         return room
 
     async def close_room(self, room_id: str, reason: str) -> None:
@@ -181,6 +181,12 @@ class Conference:
         )
         await self.leave(waiting, "rejected")
         waiting.disconnect("rejected")
+
+    async def admit_all(self, room: Room) -> None:
+        """Let everyone waiting in (the lobby was turned off)."""
+        for waiting in list(room.lobby.values()):
+            await self._admit(room, waiting)
+        self._lobby_changed(room)
 
     def _lobby_entry(self, admin: Peer, participant_id: str) -> tuple[Room, Peer]:
         if not admin.is_admin:
@@ -300,7 +306,7 @@ class Conference:
                 "participant_left", {"room": room.room_id, "participant": peer.to_json(), "reason": reason}
             )
         if not room.peers and not room.lobby and self.rooms.get(room.room_id) is room:
-            self._schedule_expiry(room)
+            self.schedule_expiry(room)
 
     def revoke(self, token: AccessToken) -> None:
         """Refuse this token from now until it expires (after a kick)."""
@@ -367,8 +373,12 @@ class Conference:
                 peer.send(message)
 
     def _lobby_changed(self, room: Room) -> None:
+        self.send_lobby(room, room.admins())
+
+    def send_lobby(self, room: Room, admins: list[Peer]) -> None:
+        """Tell these admins who is waiting in the room's lobby."""
         waiting = [self._waiting_json(p) for p in room.lobby.values()]
-        for admin in room.admins():
+        for admin in admins:
             admin.send({"type": "lobby_update", "waiting": waiting})
 
     @staticmethod
@@ -386,7 +396,7 @@ class Conference:
         room = self.rooms.get(room_id)
         return list(room.peers) if room else []
 
-    def _schedule_expiry(self, room: Room) -> None:
+    def schedule_expiry(self, room: Room) -> None:
         if room.expiry is not None:
             room.expiry.cancel()
         timeout = room.options.empty_timeout

@@ -34,9 +34,14 @@ class Moderation:
             raise ProtocolError("room_exists", f"room {room_id} already exists")
         return self.conference.create_room(room_id, options)
 
-    def update_room(self, room_id: str, changes: dict[str, Any]) -> Room:
+    async def update_room(self, room_id: str, changes: dict[str, Any]) -> Room:
+        """Change a room's options; turning the lobby off lets everyone waiting in."""
         room = self.room(room_id)
         room.options = RoomOptions(**{**room.options.to_json(), **changes})
+        if not room.options.lobby:
+            await self.conference.admit_all(room)
+        if not room.peers and not room.lobby:
+            self.conference.schedule_expiry(room)  # a new empty_timeout applies now
         return room
 
     async def delete_room(self, room_id: str) -> None:
@@ -88,6 +93,8 @@ class Moderation:
             if grants.subscribe != was_subscribing:
                 await conference.media.set_subscribes(room_id, peer.participant_id, grants.subscribe)
         peer.send({"type": "grants_changed", "grants": grants.to_claim()})
+        if grants.admin and peer.admitted:
+            conference.send_lobby(self.room(room_id), [peer])
         return peer
 
     async def post_system_message(self, room_id: str, text: str) -> dict[str, Any]:

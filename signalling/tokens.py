@@ -16,6 +16,7 @@ does it from the command line. See the README's "Access tokens".
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping
@@ -31,6 +32,8 @@ ALGORITHM = "HS256"
 DEFAULT_TOKEN_TTL = 6 * 3600  # seconds
 CLOCK_LEEWAY = 10  # seconds of clock skew forgiven on exp/nbf
 MEDIA_SOURCES = ("camera", "microphone", "screen")  # what a publish grant names
+# Identities appear in admin API paths and TURN usernames: no "/", spaces or control characters.
+IDENTITY_PATTERN = re.compile(r"[A-Za-z0-9_.@:+-]{1,64}")
 
 
 class TokenError(ProtocolError):
@@ -196,8 +199,10 @@ def verify_token(token: str, keys: ApiKeys) -> AccessToken:
     except jwt.PyJWTError as exc:
         raise TokenError("token_invalid", f"the token is not valid: {exc}") from exc
     identity, room, name = claims.get("sub"), claims.get("room"), claims.get("name")
-    if not isinstance(identity, str) or not 0 < len(identity) <= 64:
-        raise TokenError("token_invalid", "the token's subject (identity) must be 1-64 characters")
+    if not isinstance(identity, str) or not IDENTITY_PATTERN.fullmatch(identity):
+        raise TokenError(
+            "token_invalid", "the token's subject (identity) must be 1-64 of A-Z a-z 0-9 _ . - @ : +"
+        )
     if room is not None and not isinstance(room, str):
         raise TokenError("token_invalid", "the token's room must be a string")
     if name is not None and (not isinstance(name, str) or not 0 < len(name) <= 64):

@@ -10,6 +10,7 @@ import pytest
 
 from huddle_client import HuddleError
 from huddle_client.synthetic import ColourVideoTrack
+from signalling.moderation import Moderation
 from signalling.rooms import RoomOptions
 from signalling.tokens import Grants
 from tests.conftest import token_for, wait_until
@@ -177,3 +178,38 @@ async def test_a_room_made_ahead_of_time_waits_for_its_first_joiner(server, clie
     await wait_until(
         lambda: "later" not in server.conference.rooms, timeout=server.config.empty_room_timeout + 3
     )
+
+
+async def test_turning_the_lobby_off_lets_everyone_waiting_in(server, clients, guarded_room):
+    admin = guarded_room
+    guests = [clients(f"Guest {i}") for i in range(2)]
+    joining = [asyncio.create_task(g.join("guarded", lobby_timeout=10)) for g in guests]
+    await admin.wait_for_event("lobby_update", lambda e: len(e["waiting"]) == 2)
+    await Moderation(server.conference).update_room("guarded", {"lobby": False})
+    for joined in await asyncio.wait_for(asyncio.gather(*joining), 10):
+        assert "Host" in [p["name"] for p in joined["participants"]]
+    assert not server.conference.rooms["guarded"].lobby
+    assert len(server.conference.rooms["guarded"].peers) == 3
+
+
+async def test_a_participant_made_admin_is_told_who_is_waiting(server, clients, guarded_room):
+    admin = guarded_room
+    server.conference.rooms["guarded"].options.lobby = False
+    helper = clients("Helper", token=token_for(server, "guarded", "helper"))
+    await helper.join("guarded")
+    server.conference.rooms["guarded"].options.lobby = True
+    guest = clients("Guest")
+    joining = asyncio.create_task(guest.join("guarded", lobby_timeout=10))
+    await admin.wait_for_event("lobby_update", lambda e: e["waiting"])
+    assert not any(e["type"] == "lobby_update" for e in helper.events)
+    await Moderation(server.conference).update_grants("guarded", "helper", {"admin": True})
+    update = await helper.wait_for_event("lobby_update", timeout=5)
+    assert [w["name"] for w in update["waiting"]] == ["Guest"]
+    await helper.admit(update["waiting"][0]["participant_id"])
+    await asyncio.wait_for(joining, 10)
+
+
+async def test_a_new_empty_timeout_applies_to_an_empty_room_at_once(server):
+    server.conference.create_room("idle", RoomOptions())
+    await Moderation(server.conference).update_room("idle", {"empty_timeout": 0.2})
+    await wait_until(lambda: "idle" not in server.conference.rooms, timeout=3)

@@ -159,3 +159,15 @@ def test_huddle_keys_and_huddle_token_mint_a_token_the_server_accepts():
     assert no_keys.returncode != 0 and "no API keys" in no_keys.stderr
     no_room = run_cli("token", "--identity", "ann", env={"HUDDLE_API_KEYS": pair.stdout.strip()})
     assert no_room.returncode != 0 and "--room is required" in no_room.stderr
+
+
+@pytest.mark.parametrize("identity", ["a/b", "has space", "", "tab\t", "ümlaut"])
+def test_identities_that_cannot_be_addressed_are_refused(identity):
+    token = jwt.encode({"iss": KEY, "sub": identity, "exp": time.time() + 60}, SECRET, algorithm="HS256")
+    with pytest.raises(TokenError) as refused:
+        verify_token(token, KEYS)
+    assert refused.value.code == "token_invalid"
+
+
+def test_email_like_identities_are_fine():
+    assert verify_token(mint_token(KEY, SECRET, "ada@example.com", "r"), KEYS).identity == "ada@example.com"
