@@ -1,0 +1,1 @@
+"""``huddle bench``: load-test a Huddle server and report what it cost (see benchmarks/README.md)."""
