@@ -94,8 +94,14 @@ def _ip_address(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # its own parser: everything after "bench" is its argv
+        from benchmarks.bench.cli import main as bench
+
+        raise SystemExit(bench(argv[1:]))
     parser = argparse.ArgumentParser(prog="huddle", description="Self-hosted conferencing")
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("bench", help="load-test a Huddle server (huddle bench --help)", add_help=False)
     serve = commands.add_parser("serve", help="run Huddle (signalling and SFU in one process)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8080)
