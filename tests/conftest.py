@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack
@@ -104,7 +105,9 @@ class ServerProcess:
     """``huddle serve`` in its own process, for tests that kill or restart it.
 
     ``extra_args`` go to ``huddle serve``; with ``log_path`` its output (stdout and
-    stderr) is written there, at ``log_level``.
+    stderr) is written there, at ``log_level``. With ``ca_file`` the server speaks HTTPS
+    (give it ``--self-signed`` or ``--tls-cert``/``--tls-key`` in ``extra_args``) and is
+    trusted through that certificate, which ``--self-signed`` only writes once started.
     """
 
     def __init__(
@@ -115,17 +118,23 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         log_path: Path | None = None,
         log_level: str = "WARNING",
+        ca_file: Path | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.ca_file = ca_file
+        self.url = f"{'https' if ca_file else 'http'}://127.0.0.1:{self.port}"
         self.process: asyncio.subprocess.Process | None = None
         self._extra_args = list(extra_args)
         self._env = env
         self._log_path = log_path
         self._log_level = log_level
 
-    async def start(self, timeout: float = 15.0) -> None:
+    def client_context(self) -> ssl.SSLContext | None:
+        """An SSL context trusting ``ca_file`` (None for plain HTTP)."""
+        return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
+
+    async def start(self, timeout: float = 20.0) -> None:
         output = self._log_path.open("ab") if self._log_path else None
         try:
             self.process = await asyncio.create_subprocess_exec(
@@ -148,7 +157,10 @@ class ServerProcess:
             if output is not None:
                 output.close()
         deadline = asyncio.get_running_loop().time() + timeout
-        async with aiohttp.ClientSession() as http:
+        if self.ca_file is not None:
+            await wait_until(lambda: self.ca_file.exists() or self.process.returncode is not None, timeout)
+        connector = aiohttp.TCPConnector(ssl=self.client_context() or True)
+        async with aiohttp.ClientSession(connector=connector) as http:
             while True:
                 try:
                     async with http.get(self.url + "/healthz") as response:

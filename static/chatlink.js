@@ -1,0 +1,102 @@
+// The chat's transport (docs/protocol.md): a data channel on the publisher connection.
+// Our messages wait in an outbox until the server acknowledges them and are sent again,
+// in order, on every new channel (same client_id, so the server stores them once).
+// A message the page has been given once is never given again. The panel is chat.js.
+
+import { randomId } from "./util.js";
+
+export class ChatLink {
+  // emit(type, detail): the call's events ("chat", "chat-ready", "chat-error", "notice");
+  // self(): {identity, name} of ours, as the server last said.
+  constructor({ emit, self }) {
+    this.emit = emit;
+    this.self = self;
+    this.channel = null;
+    this.outbox = new Map(); // client_id -> {clientId, text, sentOn}: not acknowledged yet
+    this.seen = new Set(); // server ids of messages already given to the page
+  }
+
+  get ready() {
+    return this.channel?.readyState === "open";
+  }
+
+  attach(channel) {
+    channel.onopen = () => {
+      if (this.channel !== channel) return;
+      this.emit("chat-ready", true);
+      this.#flush();
+    };
+    channel.onclose = () => {
+      if (this.channel === channel) this.emit("chat-ready", false);
+    };
+    channel.onmessage = (event) => this.#onPayload(event.data);
+    this.channel = channel;
+  }
+
+  detach() {
+    if (this.channel) this.emit("chat-ready", false);
+    this.channel = null;
+  }
+
+  send(text) {
+    const clientId = randomId(8);
+    const { identity, name } = this.self();
+    this.outbox.set(clientId, { clientId, text, sentOn: null });
+    this.emit("chat", {
+      message: { client_id: clientId, identity, name, text, ts: Date.now() / 1000 },
+      own: true,
+      pending: true,
+    });
+    this.#flush();
+    return clientId;
+  }
+
+  // joined.chat_history: our own messages in it are stored, so no longer pending.
+  history(messages) {
+    for (const message of messages) {
+      if (message.identity === this.self().identity) this.outbox.delete(message.client_id);
+      this.#deliver(message, { history: true });
+    }
+  }
+
+  // Send what is not acknowledged yet, in order, once per channel.
+  #flush() {
+    const channel = this.channel;
+    if (channel?.readyState !== "open") return;
+    for (const entry of this.outbox.values()) {
+      if (entry.sentOn === channel) continue;
+      try {
+        channel.send(JSON.stringify({ type: "chat", client_id: entry.clientId, text: entry.text }));
+        entry.sentOn = channel;
+      } catch (err) {
+        console.warn("chat send", err);
+        return;
+      }
+    }
+  }
+
+  #onPayload(raw) {
+    let m;
+    try {
+      m = JSON.parse(raw);
+    } catch {
+      return;
+    }
+    if (m.type === "chat_ack") {
+      this.outbox.delete(m.message.client_id);
+      this.#deliver(m.message, {});
+    } else if (m.type === "chat") {
+      this.#deliver(m.message, { live: true });
+    } else if (m.type === "error") {
+      this.emit("chat-error", m);
+      this.emit("notice", { text: `Message not sent: ${m.message}`, tone: "error" });
+    }
+  }
+
+  #deliver(message, { history = false, live = false }) {
+    if (this.seen.has(message.id)) return;
+    this.seen.add(message.id);
+    const own = message.identity === this.self().identity;
+    this.emit("chat", { message, own, pending: false, history, live: live && !own });
+  }
+}
