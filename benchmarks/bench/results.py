@@ -70,8 +70,11 @@ def _chat(participants: list[dict[str, Any]]) -> dict[str, Any]:
 def build_run(context: RunContext, worker_results: list[dict[str, Any]]) -> dict[str, Any]:
     participants = [p for result in worker_results for p in result["participants"]]
     errors = Counter(context.errors)
+    messages = dict(context.messages)
     for result in worker_results:
         errors.update(result["errors"])
+        for code, message in result.get("messages", {}).items():
+            messages.setdefault(code, message)
     joins = {p["name"]: p["join_started"] for p in participants}
     raw_tracks = [t for p in participants if p["joined"] for t in p["tracks"]]
     tracks = [_track(t, context.window_s, joins) for t in raw_tracks]
@@ -122,7 +125,7 @@ def build_run(context: RunContext, worker_results: list[dict[str, Any]]) -> dict
             {
                 "code": code,
                 "count": count,
-                **({"message": context.messages[code]} if code in context.messages else {}),
+                **({"message": messages[code]} if code in messages else {}),
             }
             for code, count in sorted(errors.items())
         ],

@@ -54,13 +54,14 @@ async def run_token_command(template: str, room: str, identity: str, name: str) 
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        stdout, _ = await asyncio.wait_for(process.communicate(), TOKEN_COMMAND_TIMEOUT)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), TOKEN_COMMAND_TIMEOUT)
     except TimeoutError:
         process.kill()
         await asyncio.wait_for(process.wait(), TOKEN_COMMAND_TIMEOUT)
         raise TokenError(f"token command timed out after {TOKEN_COMMAND_TIMEOUT} s") from None
     if process.returncode != 0:
-        raise TokenError(f"token command exited with {process.returncode}")
+        detail = stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        raise TokenError(f"token command exited with {process.returncode}: {detail[0][:200]}")
     token = stdout.decode().strip()
     if not token:
         raise TokenError("token command printed nothing")

@@ -70,6 +70,7 @@ class Worker:
         self.errors: Counter[str] = Counter()
         self.participants: list[SyntheticParticipant] = []
         self.failed = 0
+        self.messages: dict[str, str] = {}  # error code -> its first message
         self._joins: list[asyncio.Task[None]] = []
 
     def load(self) -> None:
@@ -113,6 +114,7 @@ class Worker:
         participant.join_s = None
         self.failed += 1
         self.errors[code] += 1
+        self.messages.setdefault(code, str(exc)[:300])
 
     def status(self) -> dict[str, Any]:
         joined = [p for p in self.participants if p.join_s is not None]
@@ -145,7 +147,11 @@ class Worker:
 
     async def results(self) -> dict[str, Any]:
         await asyncio.gather(*(p.settle_chat(CHAT_SETTLE) for p in self.participants))
-        return {"participants": [p.result() for p in self.participants], "errors": dict(self.errors)}
+        return {
+            "participants": [p.result() for p in self.participants],
+            "errors": dict(self.errors),
+            "messages": self.messages,
+        }
 
     async def stop(self) -> None:
         for task in self._joins:

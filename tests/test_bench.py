@@ -1,0 +1,172 @@
+"""``huddle bench``'s engine against a real ``huddle serve`` on 127.0.0.1.
+
+Short runs (a few participants for a few seconds): what the tool counts must
+match what was sent and what the server says it forwarded; figures themselves
+are not asserted (performance goals are reported, not tested).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from benchmarks.bench import cli
+from benchmarks.bench.runner import run_scenario
+from benchmarks.bench.scenarios import Scenario, Target, VideoSpec
+from tests.conftest import ServerProcess
+
+pytestmark = pytest.mark.timeout(120)
+
+REPO = Path(__file__).resolve().parent.parent
+SCHEMA = json.loads((REPO / "benchmarks/bench/report_schema.json").read_text())
+API_KEY = "benchkey"
+API_SECRET = "bench-secret-0123456789abcdef0123456789"
+SMALL_VIDEO = VideoSpec(width=320, height=180, fps=30, bitrate=300_000)
+HELD_MS = 250.0
+
+
+def assert_valid(instance: Any, definition: str | None = None) -> None:
+    schema = SCHEMA if definition is None else {"$ref": f"#/$defs/{definition}", "$defs": SCHEMA["$defs"]}
+    jsonschema.Draft202012Validator(schema).validate(instance)
+
+
+@pytest.fixture
+async def dev_server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
+    """A development server: no API keys, tokens from /api/dev/token."""
+    server = ServerProcess(tmp_path / "dev-data")
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def keyed_server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
+    """A server that admits only tokens signed with API_KEY."""
+    env = {**os.environ, "HUDDLE_API_KEYS": f"{API_KEY}:{API_SECRET}"}
+    server = ServerProcess(tmp_path / "keyed-data", env=env)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def scenario(kind: str, **fields: Any) -> Scenario:
+    base: dict[str, Any] = {"duration": 4, "ramp": 10, "processes": 2, "video": SMALL_VIDEO}
+    return Scenario(kind=kind, **{**base, **fields})
+
+
+async def test_meeting_counts_every_packet_and_chat_message_and_agrees_with_the_server(
+    dev_server: ServerProcess, tmp_path: Path
+) -> None:
+    run = await run_scenario(
+        scenario("meeting", participants=3, duration=5, chat_rate=6),
+        Target(url=dev_server.url),
+        cache_dir=tmp_path.parent / "clips",
+    )
+    assert_valid(run, "run")
+    assert run["errors"] == []
+    # 3 participants, each receiving the other two's video and audio
+    assert run["tracks_expected"] == 12
+    assert run["tracks_received"] == 12
+    assert {(t["subscriber"], t["publisher"], t["kind"]) for t in run["tracks"]} == {
+        (s, p, k)
+        for s in ("p0000", "p0001", "p0002")
+        for p in ("p0000", "p0001", "p0002")
+        if s != p
+        for k in ("audio", "video")
+    }
+    totals = run["totals"]
+    assert totals["lost"] == 0 and totals["loss"] == 0
+    assert all(
+        t["packets"] > 0 and t["lost"] == 0 and t["latency_ms"]["count"] == t["packets"]
+        for t in run["tracks"]
+    )
+    assert all(t["first_keyframe_s"] is not None for t in run["tracks"] if t["kind"] == "video")
+    chat = run["chat"]
+    assert chat["sent"] > 0 and chat["acked"] == chat["sent"]
+    assert chat["expected_deliveries"] == 2 * chat["sent"]
+    assert chat["delivered"] == chat["expected_deliveries"] and chat["lost"] == 0
+    server = run["server"]
+    assert server is not None and server["packets_out"] > 0
+    # The server counts first transmissions when written, the tool media packets (RTX aside)
+    # when read: the same packets over windows of the same length, a few ms apart.
+    assert abs(totals["packets"] - server["packets_out"]) <= 0.01 * server["packets_out"]
+    assert server["cpu_us_per_forwarded_packet"] is not None
+    assert len(run["timeline"]) == 5
+    assert sum(p["packets_received"] for p in run["timeline"]) == pytest.approx(totals["packets"], rel=0.02)
+
+
+async def test_latency_grows_by_a_known_hold_and_audio_only_rooms_carry_audio_tracks(
+    dev_server: ServerProcess, tmp_path: Path
+) -> None:
+    target = Target(url=dev_server.url)
+    audio = scenario("audio", participants=3, duration=3)
+    plain = await run_scenario(audio, target, cache_dir=tmp_path / "clips")
+    held = await run_scenario(audio, target, cache_dir=tmp_path / "clips", delay=HELD_MS / 1000)
+    for run in (plain, held):
+        assert_valid(run, "run")
+        assert run["tracks_expected"] == run["tracks_received"] == 6
+        assert {t["kind"] for t in run["tracks"]} == {"audio"}
+        assert run["totals"]["lost"] == 0
+    added = held["totals"]["latency_ms"]["p50"] - plain["totals"]["latency_ms"]["p50"]
+    assert added == pytest.approx(HELD_MS, abs=60)
+
+
+async def test_token_command_admits_broadcast_subscribers_to_a_server_with_keys(
+    keyed_server: ServerProcess, tmp_path: Path
+) -> None:
+    calls = tmp_path / "token-calls"
+    script = tmp_path / "mint_bench_token.py"
+    script.write_text(
+        f"import sys\nsys.path.insert(0, {str(REPO)!r})\n"
+        "from signalling.tokens import mint_token\n"
+        "room, identity, name = sys.argv[1:4]\n"
+        f"open({str(calls)!r}, 'a').write(identity + '\\n')\n"
+        f"print(mint_token({API_KEY!r}, {API_SECRET!r}, identity, room, name=name))\n"
+    )
+    command = f"{sys.executable} {script} {{room}} {{identity}} {{name}}"
+    run = await run_scenario(
+        scenario("broadcast", participants=3, publishers=1, duration=3),
+        Target(url=keyed_server.url, token_command=command),
+        cache_dir=tmp_path / "clips",
+    )
+    assert_valid(run, "run")
+    assert run["errors"] == []
+    assert run["joins"]["succeeded"] == 4
+    assert sorted(calls.read_text().split()) == ["pub000", "sub0000", "sub0001", "sub0002"]
+    # 3 subscribers x (video + audio) of the one publisher; the publisher receives nothing
+    assert run["tracks_expected"] == run["tracks_received"] == 6
+    assert {t["publisher"] for t in run["tracks"]} == {"pub000"}
+    assert run["totals"]["lost"] == 0
+
+
+async def test_cli_mints_tokens_with_an_api_key_and_writes_a_report_without_the_secret(
+    keyed_server: ServerProcess, tmp_path: Path
+) -> None:
+    out = tmp_path / "report"
+    argv = ["meeting", "--url", keyed_server.url, "--participants", "2", "--duration", "2"]
+    argv += ["--video", "320x180", "--bitrate", "300000", "--chat-rate", "4", "--processes", "1"]
+    argv += ["--api-key", API_KEY, "--api-secret", API_SECRET, "--out", str(out)]
+    argv += ["--cache-dir", str(tmp_path / "clips")]
+    assert await asyncio.wait_for(asyncio.to_thread(cli.main, argv), 90) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert_valid(report)
+    (run,) = report["runs"]
+    assert run["tracks_expected"] == run["tracks_received"] == 4
+    assert run["chat"]["delivered"] == run["chat"]["expected_deliveries"] > 0
+    assert "***" in report["command"]
+    for path in out.iterdir():
+        assert API_SECRET.encode() not in path.read_bytes()
+    charts = [p for p in out.iterdir() if p.suffix == ".png"]
+    assert charts and all(p.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") for p in charts)
