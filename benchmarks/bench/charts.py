@@ -85,7 +85,7 @@ def latency_chart(runs: list[dict[str, Any]], path: Path) -> Path:
         if cdf is None:
             continue
         has_histogram = bool(run["totals"].get("latency_histogram"))
-        style = {"drawstyle": "steps-post"} if has_histogram else {"marker": "o"}
+        style = {} if has_histogram else {"marker": "o"}  # within a bin, samples are taken as evenly spread
         axes.plot(*cdf, label=run_name(run), **style)
         drawn = True
     if drawn and not any(run["totals"].get("latency_histogram") for run in runs):

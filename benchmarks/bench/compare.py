@@ -147,6 +147,7 @@ class ServerCommand:
     credentials: Target  # api key/secret or token command for the server; its url is ignored
     url: str | None = None
     startup_timeout: float = STARTUP_TIMEOUT
+    pid: int | None = None  # of the server while it runs (and of its process group)
 
     def argv(self, port: int, data_dir: Path) -> tuple[list[str], Path | None]:
         checkout = Path(self.command)
@@ -175,6 +176,7 @@ class ServerCommand:
                 env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(checkout), env.get("PYTHONPATH")]))
             log = Path(tmp) / "server.log"
             async with started(argv, log, cwd=checkout, env=env) as process:
+                self.pid = process.pid
                 await wait_healthy(url, process, log, self.startup_timeout)
                 yield replace(self.credentials, url=url, label=self.label, metrics_url=None)
 
