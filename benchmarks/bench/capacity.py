@@ -8,6 +8,8 @@ The search stops at the first step that does not hold; the report names the last
 
 from __future__ import annotations
 
+import argparse
+import functools
 import math
 import sys
 from collections.abc import Callable
@@ -15,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .compare import RunScenario
+from .runner import run_scenario
 from .scenarios import Scenario, Target
 
 REACHED_MAXIMUM = "reached --capacity-max"
@@ -141,3 +144,48 @@ async def search(
         if reason is not None:
             break
     return runs, capacity_object(parameter, bounds, steps)
+
+
+# --- the command line: ``huddle bench ... --capacity`` --------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "capacity search (raise participants, rooms for 'rooms', chat rate for 'chat', until a bound passes)"
+    )
+    group.add_argument("--capacity", action="store_true", help="search for the highest load held")
+    group.add_argument(
+        "--capacity-start", type=float, default=None, help="first load (default: the scenario's)"
+    )
+    group.add_argument(
+        "--capacity-step",
+        type=StepRule.parse,
+        default=StepRule(1),
+        help="+N adds N, xF multiplies by F (default +1)",
+    )
+    group.add_argument("--capacity-max", type=float, default=50, help="the highest load tried (default 50)")
+    group.add_argument("--max-loss", type=float, default=1.0, help="loss bound in %% (default 1)")
+    group.add_argument(
+        "--max-latency", type=float, default=200.0, help="p95 latency bound in ms (default 200)"
+    )
+
+
+def selected(args: argparse.Namespace) -> bool:
+    return bool(args.capacity)
+
+
+async def run_mode(
+    args: argparse.Namespace, scenario: Scenario, target: Target, progress: Callable[..., Any]
+) -> tuple[list[dict[str, Any]], None, dict[str, Any]]:
+    start = args.capacity_start
+    if start is None:
+        start = getattr(scenario, parameter_for(scenario))
+    bounds = Bounds(max_loss=args.max_loss / 100, max_p95_latency_ms=args.max_latency)
+    run = functools.partial(run_scenario, delay=args.debug_hold_ms / 1000, cache_dir=args.cache_dir)
+    try:
+        runs, result = await search(
+            scenario, target, run, start, args.capacity_step, args.capacity_max, bounds, progress
+        )
+    except ValueError as exc:
+        raise SystemExit(f"huddle bench: {exc}") from exc
+    return runs, None, result

@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from . import capacity, compare
 from .report import build_report, write_report
 from .runner import Progress, run_scenario
 from .scenarios import Scenario, Target, VideoSpec
@@ -51,8 +52,10 @@ async def _run_once(
 
 
 PLAIN = Mode("plain", lambda parser: None, lambda args: True, _run_once)
+COMPARE = Mode("compare", compare.add_arguments, compare.selected, compare.run_mode)
+CAPACITY = Mode("capacity", capacity.add_arguments, capacity.selected, capacity.run_mode)
 # Checked in order; the first selected mode runs, the plain one last.
-MODES: list[Mode] = [PLAIN]
+MODES: list[Mode] = [COMPARE, CAPACITY, PLAIN]
 
 
 def _video_size(text: str) -> tuple[int, int]:
@@ -65,7 +68,7 @@ def _video_size(text: str) -> tuple[int, int]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="huddle bench", description="Load-test a Huddle server")
     parser.add_argument("kind", nargs="?", choices=KINDS, help="the scenario (or use --scenario-file)")
-    parser.add_argument("--url", required=True, help="the Huddle server, e.g. http://127.0.0.1:8080")
+    parser.add_argument("--url", help="the Huddle server, e.g. http://127.0.0.1:8080 (unless --server-a)")
     parser.add_argument("--label", default="", help="the server's name in reports")
     parser.add_argument("--metrics-url", default=None, help="its Prometheus metrics (default: URL/metrics)")
     load = parser.add_argument_group("load")
@@ -163,13 +166,15 @@ def scenarios_from_args(args: argparse.Namespace) -> list[Scenario]:
 
 
 def target_from_args(args: argparse.Namespace) -> Target:
+    if not args.url and not getattr(args, "server_a", None):
+        raise SystemExit("huddle bench: --url is required (or --server-a with --server-b)")
     key, secret = args.api_key, args.api_secret
     if bool(key) != bool(secret):
         raise SystemExit("huddle bench: --api-key and --api-secret go together")
     if not key and not args.token_command:
         key, secret = keys_from_env() or (None, None)
     return Target(
-        url=args.url.rstrip("/"),
+        url=(args.url or "").rstrip("/"),
         label=args.label,
         api_key=key,
         api_secret=secret,

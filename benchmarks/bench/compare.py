@@ -7,8 +7,10 @@ module starts for each run from a command or a Huddle checkout and stops afterwa
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import shlex
 import signal
@@ -23,6 +25,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from ..processes import free_port, log_tail
+from .runner import run_scenario
 from .scenarios import Scenario, Target
 
 RunScenario = Callable[..., Awaitable[dict[str, Any]]]  # runner.run_scenario(scenario, target, progress=...)
@@ -85,6 +88,8 @@ def verdict(per_round: list[dict[str, float | None]], a: str, b: str) -> str:
     if not ratios:
         return f"No verdict: no round measured {HEADLINE.label} on both servers."
     median = statistics.median(ratios)
+    if len(ratios) == 1:
+        return f"B/A {HEADLINE.label}: {median:.2f} in a single round, too few to call a difference."
     spread = f"median of {len(ratios)} rounds, each between {min(ratios):.2f} and {max(ratios):.2f}"
     change = f"{abs(1 - median) * 100:.0f} % {'less' if median < 1 else 'more'}"
     if max(ratios) < 1 or min(ratios) > 1:
@@ -255,3 +260,43 @@ async def run_compare(
             result["label"] = f"{name} round {number}"
             runs.append(result)
     return runs, comparison(runs, side_a.label, side_b.label)
+
+
+# --- the command line: ``huddle bench ... --compare URL_B`` / ``--server-a CMD --server-b CMD`` ---
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "compare two servers (A B A B ...; the report gives B / A)",
+        "A is --url or --server-a, B is --compare or --server-b. A server command is a Huddle checkout "
+        "directory, or a command line with {port} (and optionally {data_dir}) filled in; without {port} "
+        "it must serve at --url (A) or --compare (B). It is started for each run and stopped after it.",
+    )
+    group.add_argument("--compare", metavar="URL_B", default=None, help="the second server's URL")
+    group.add_argument("--server-a", metavar="CMD", default=None, help="start server A for each run")
+    group.add_argument("--server-b", metavar="CMD", default=None, help="start server B for each run")
+    group.add_argument("--rounds", type=int, default=3, help="rounds of A then B (default 3)")
+
+
+def selected(args: argparse.Namespace) -> bool:
+    return any(getattr(args, name) for name in ("compare", "server_a", "server_b"))
+
+
+def side_from_args(command: str | None, url: str | None, credentials: Target, option: str) -> Side:
+    if command:
+        return ServerCommand(command, command, credentials, url=url.rstrip("/") if url else None)
+    if not url:
+        raise SystemExit(f"huddle bench: --compare needs {option}")
+    return RunningServer(replace(credentials, url=url.rstrip("/")), url.rstrip("/"))
+
+
+async def run_mode(
+    args: argparse.Namespace, scenario: Scenario, target: Target, progress: Callable[..., Any]
+) -> tuple[list[dict[str, Any]], dict[str, Any], None]:
+    if getattr(args, "capacity", False):
+        raise SystemExit("huddle bench: --capacity and --compare/--server-a/--server-b do not go together")
+    side_a = side_from_args(args.server_a, args.url, target, "--url or --server-a")
+    side_b = side_from_args(args.server_b, args.compare, target, "a URL (--compare URL_B) or --server-b")
+    run = functools.partial(run_scenario, delay=args.debug_hold_ms / 1000, cache_dir=args.cache_dir)
+    runs, result = await run_compare(scenario, side_a, side_b, run, rounds=args.rounds, progress=progress)
+    return runs, result, None

@@ -149,7 +149,7 @@ def comparison_section(report: dict[str, Any]) -> list[str]:
     comparison, runs = report["comparison"], report["runs"]
     per_round = comparison.get("per_round", [])
     lines = [
-        f"## Comparison: B / A over {comparison['rounds']} rounds",
+        f"## Comparison: B / A over {comparison['rounds']} round{'s' if comparison['rounds'] != 1 else ''}",
         "",
         f"A = {comparison['a']}, B = {comparison['b']}; each round runs A then B.",
         "",
