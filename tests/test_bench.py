@@ -38,6 +38,12 @@ def assert_valid(instance: Any, definition: str | None = None) -> None:
     jsonschema.Draft202012Validator(schema).validate(instance)
 
 
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One clip cache for every test: the clips are encoded once."""
+    return tmp_path_factory.mktemp("bench-clips")
+
+
 @pytest.fixture
 async def dev_server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
     """A development server: no API keys, tokens from /api/dev/token."""
@@ -67,12 +73,12 @@ def scenario(kind: str, **fields: Any) -> Scenario:
 
 
 async def test_meeting_counts_every_packet_and_chat_message_and_agrees_with_the_server(
-    dev_server: ServerProcess, tmp_path: Path
+    dev_server: ServerProcess, clips: Path
 ) -> None:
     run = await run_scenario(
         scenario("meeting", participants=3, duration=5, chat_rate=6),
         Target(url=dev_server.url),
-        cache_dir=tmp_path.parent / "clips",
+        cache_dir=clips,
     )
     assert_valid(run, "run")
     assert run["errors"] == []
@@ -108,12 +114,12 @@ async def test_meeting_counts_every_packet_and_chat_message_and_agrees_with_the_
 
 
 async def test_latency_grows_by_a_known_hold_and_audio_only_rooms_carry_audio_tracks(
-    dev_server: ServerProcess, tmp_path: Path
+    dev_server: ServerProcess, clips: Path
 ) -> None:
     target = Target(url=dev_server.url)
     audio = scenario("audio", participants=3, duration=3)
-    plain = await run_scenario(audio, target, cache_dir=tmp_path / "clips")
-    held = await run_scenario(audio, target, cache_dir=tmp_path / "clips", delay=HELD_MS / 1000)
+    plain = await run_scenario(audio, target, cache_dir=clips)
+    held = await run_scenario(audio, target, cache_dir=clips, delay=HELD_MS / 1000)
     for run in (plain, held):
         assert_valid(run, "run")
         assert run["tracks_expected"] == run["tracks_received"] == 6
@@ -124,7 +130,7 @@ async def test_latency_grows_by_a_known_hold_and_audio_only_rooms_carry_audio_tr
 
 
 async def test_token_command_admits_broadcast_subscribers_to_a_server_with_keys(
-    keyed_server: ServerProcess, tmp_path: Path
+    keyed_server: ServerProcess, clips: Path, tmp_path: Path
 ) -> None:
     calls = tmp_path / "token-calls"
     script = tmp_path / "mint_bench_token.py"
@@ -139,7 +145,7 @@ async def test_token_command_admits_broadcast_subscribers_to_a_server_with_keys(
     run = await run_scenario(
         scenario("broadcast", participants=3, publishers=1, duration=3),
         Target(url=keyed_server.url, token_command=command),
-        cache_dir=tmp_path / "clips",
+        cache_dir=clips,
     )
     assert_valid(run, "run")
     assert run["errors"] == []
@@ -152,13 +158,13 @@ async def test_token_command_admits_broadcast_subscribers_to_a_server_with_keys(
 
 
 async def test_cli_mints_tokens_with_an_api_key_and_writes_a_report_without_the_secret(
-    keyed_server: ServerProcess, tmp_path: Path
+    keyed_server: ServerProcess, clips: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "report"
     argv = ["meeting", "--url", keyed_server.url, "--participants", "2", "--duration", "2"]
     argv += ["--video", "320x180", "--bitrate", "300000", "--chat-rate", "4", "--processes", "1"]
     argv += ["--api-key", API_KEY, "--api-secret", API_SECRET, "--out", str(out)]
-    argv += ["--cache-dir", str(tmp_path / "clips")]
+    argv += ["--cache-dir", str(clips)]
     assert await asyncio.wait_for(asyncio.to_thread(cli.main, argv), 90) == 0
     report = json.loads((out / "report.json").read_text())
     assert_valid(report)

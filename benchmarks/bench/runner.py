@@ -21,10 +21,10 @@ from urllib.parse import urlparse
 import aiohttp
 
 from . import metrics
-from .clips import default_cache_dir
+from .clips import audio_clip, default_cache_dir, video_clip
 from .plan import ParticipantPlan, plan_participants
 from .results import RunContext, build_run
-from .scenarios import Scenario, Target
+from .scenarios import Scenario, Target, VideoSpec
 from .tokens import TokenSource
 from .workers import WorkerPool
 
@@ -57,6 +57,13 @@ def _worker_specs(
         "delay": delay,
     }
     return [{**common, "participants": [p.to_json() for p in plans[i::count]]} for i in range(count)]
+
+
+def _prepare_clips(spec: dict[str, Any], cache: Path) -> None:
+    if spec["video"] is not None:
+        video_clip(VideoSpec(**spec["video"]), cache)
+    if spec["audio"]:
+        audio_clip(cache)
 
 
 class _Window:
@@ -116,13 +123,16 @@ async def run_scenario(
     report = progress or (lambda _: None)
     run_tag = secrets.token_hex(4)
     plans = plan_participants(scenario, f"bench-{run_tag}")
-    specs = _worker_specs(scenario, target, plans, run_tag, cache_dir or default_cache_dir(), delay)
+    cache = cache_dir or default_cache_dir()
+    specs = _worker_specs(scenario, target, plans, run_tag, cache, delay)
     metrics_url = target.metrics_url or target.url.rstrip("/") + "/metrics"
     errors: Counter[str] = Counter()
     messages: dict[str, str] = {}
     began = time.monotonic()
     async with aiohttp.ClientSession() as http:
         report({"phase": "starting", "joined": 0, "total": len(plans), "elapsed": 0.0})
+        # Encoded here, once, before the workers load them from the cache.
+        await asyncio.to_thread(_prepare_clips, specs[0], cache)
         async with WorkerPool(specs) as pool:
             t0 = time.time() + RAMP_START_DELAY
             await pool.all("join", t0=t0)
