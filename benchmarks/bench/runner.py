@@ -78,12 +78,21 @@ class _Window:
         self._last_scrape: metrics.Scrape | None = None
         self.started = 0.0
         self._last_at = 0.0
+        self.client_cpu: list[float] = []
 
     async def open(self) -> metrics.Scrape | None:
         first = self._last_scrape = await metrics.scrape(self.http, self.metrics_url)
         self.started = self._last_at = time.time()
+        self.client_cpu = self.pool.cpu_seconds()
         await self.pool.all("start")
         return first
+
+    def client_cores(self, ended: float) -> list[float]:
+        """CPU of each worker process over the window (1.0 = one core): a saturated client shows here."""
+        elapsed = max(ended - self.started, 1e-9)
+        return [
+            round((b - a) / elapsed, 3) for a, b in zip(self.client_cpu, self.pool.cpu_seconds(), strict=True)
+        ]
 
     async def point(self) -> dict[str, Any]:
         ticks, reading = await asyncio.gather(
@@ -175,6 +184,7 @@ async def run_scenario(
             await asyncio.sleep(max(window.started + scenario.duration - time.time(), 0))
             last = await metrics.scrape(http, metrics_url)
             ended = (await pool.all("end"))[0]["at"]
+            client_cores = window.client_cores(ended)
             results = await pool.all("results")
     server = metrics.server_figures(first, last) if first is not None and last is not None else None
     if server is None:
@@ -191,4 +201,6 @@ async def run_scenario(
         messages=messages,
     )
     report({"phase": "done", "joined": joined, "total": len(plans), "elapsed": time.monotonic() - began})
-    return build_run(context, results)
+    run = build_run(context, results)
+    run["clients"] = {"processes": len(specs), "cpu_cores": client_cores}
+    return run

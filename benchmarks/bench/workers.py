@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.processes import log_tail, stop_process
+from benchmarks.processes import cpu_seconds, log_tail, stop_process
 
 LOAD_TIMEOUT = 300.0  # the first run encodes the clips
 COMMAND_TIMEOUT = 30.0
@@ -101,6 +101,16 @@ class WorkerPool:
     async def __aexit__(self, *exc: object) -> None:
         await asyncio.gather(*(w.stop() for w in self.workers), return_exceptions=True)
         self._logs.cleanup()
+
+    def cpu_seconds(self) -> list[float]:
+        """CPU seconds each worker has used so far (0 for one that has exited)."""
+        used = []
+        for worker in self.workers:
+            try:
+                used.append(cpu_seconds(worker.process.pid))
+            except OSError:
+                used.append(0.0)
+        return used
 
     async def all(self, name: str, timeout: float = COMMAND_TIMEOUT, **fields: Any) -> list[dict[str, Any]]:
         return list(await asyncio.gather(*(w.command(name, timeout, **fields) for w in self.workers)))
