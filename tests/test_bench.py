@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,10 @@ import jsonschema
 import pytest
 
 from benchmarks.bench import cli
+from benchmarks.bench.plan import plan_participants
 from benchmarks.bench.runner import run_scenario
 from benchmarks.bench.scenarios import Scenario, Target, VideoSpec
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, free_port
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -157,14 +159,14 @@ async def test_token_command_admits_broadcast_subscribers_to_a_server_with_keys(
     assert run["totals"]["lost"] == 0
 
 
-async def test_cli_mints_tokens_with_an_api_key_and_writes_a_report_without_the_secret(
+async def test_cli_mints_tokens_with_an_api_key_and_reports_without_the_secret_or_unreachable_metrics(
     keyed_server: ServerProcess, clips: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "report"
     argv = ["meeting", "--url", keyed_server.url, "--participants", "2", "--duration", "2"]
     argv += ["--video", "320x180", "--bitrate", "300000", "--chat-rate", "4", "--processes", "1"]
     argv += ["--api-key", API_KEY, "--api-secret", API_SECRET, "--out", str(out)]
-    argv += ["--cache-dir", str(clips)]
+    argv += ["--cache-dir", str(clips), "--metrics-url", f"http://127.0.0.1:{free_port()}/metrics"]
     assert await asyncio.wait_for(asyncio.to_thread(cli.main, argv), 90) == 0
     report = json.loads((out / "report.json").read_text())
     assert_valid(report)
@@ -172,7 +174,42 @@ async def test_cli_mints_tokens_with_an_api_key_and_writes_a_report_without_the_
     assert run["tracks_expected"] == run["tracks_received"] == 4
     assert run["chat"]["delivered"] == run["chat"]["expected_deliveries"] > 0
     assert "***" in report["command"]
+    # /metrics pointed at a closed port: no server figures, and the report says why
+    assert run["server"] is None
+    assert [e["code"] for e in run["errors"]] == ["metrics_unreachable"]
     for path in out.iterdir():
         assert API_SECRET.encode() not in path.read_bytes()
     charts = [p for p in out.iterdir() if p.suffix == ".png"]
     assert charts and all(p.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") for p in charts)
+
+
+def test_a_scenario_file_is_a_suite_and_command_line_options_override_it(tmp_path: Path) -> None:
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        '[[scenario]]\nname = "standup"\nkind = "meeting"\nparticipants = 6\n'
+        'video = {codec = "H264", width = 320, height = 180, fps = 15, bitrate = 250000}\n\n'
+        '[[scenario]]\nname = "town hall"\nkind = "broadcast"\nparticipants = 40\nvideo = false\n'
+    )
+    args = cli.build_parser().parse_args(
+        ["--url", "http://127.0.0.1:1", "--scenario-file", str(suite), "--seed", "9"]
+    )
+    standup, town_hall = cli.scenarios_from_args(args)
+    assert (standup.name, standup.kind, standup.participants, standup.seed) == ("standup", "meeting", 6, 9)
+    assert standup.video == VideoSpec(codec="H264", width=320, height=180, fps=15, bitrate=250_000)
+    assert (town_hall.kind, town_hall.participants, town_hall.video, town_hall.seed) == (
+        "broadcast",
+        40,
+        None,
+        9,
+    )
+
+
+def test_the_seed_fixes_names_rooms_and_join_order() -> None:
+    rooms = scenario("rooms", rooms=3, participants=4, seed=5)
+    first, again = plan_participants(rooms, "x"), plan_participants(rooms, "x")
+    other = plan_participants(replace(rooms, seed=6), "x")
+    assert [p.to_json() for p in first] == [p.to_json() for p in again]
+    assert [p.name for p in first] != [p.name for p in other]
+    assert sorted(p.name for p in first) == sorted(p.name for p in other)
+    assert {p.room for p in first} == {"x-0", "x-1", "x-2"}
+    assert all(p.expected_tracks == 3 * 2 for p in first)
