@@ -207,18 +207,36 @@ async def started(
         await stop_group(process)
 
 
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 async def stop_group(process: asyncio.subprocess.Process) -> None:
-    """SIGTERM to the process group, SIGKILL if the leader is still there after STOP_TIMEOUT."""
+    """SIGTERM to the process group, then SIGKILL to whatever is left of it after STOP_TIMEOUT.
+
+    The group is the command and everything it started (a shell's children too), so a server
+    started through a wrapper does not outlive the run.
+    """
+
+    async def group_gone() -> None:
+        await process.wait()
+        while True:  # no event tells when the rest of a process group has gone: poll
+            if not group_alive(process.pid):
+                return
+            await asyncio.sleep(0.05)
+
     for sig in (signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
         try:
-            await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
-            break
+            await asyncio.wait_for(group_gone(), STOP_TIMEOUT)
+            return
         except TimeoutError:
             continue
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)  # children that outlived their leader
 
 
 async def wait_healthy(url: str, process: asyncio.subprocess.Process, log: Path, timeout: float) -> None:
