@@ -32,6 +32,7 @@ Progress = Callable[[dict[str, Any]], None]
 READY_GRACE = 30.0  # after the last planned join
 STATUS_INTERVAL = 0.5
 RAMP_START_DELAY = 0.5
+CHAT_DELIVERY_GRACE = 0.5
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -185,6 +186,11 @@ async def run_scenario(
             last = await metrics.scrape(http, metrics_url)
             ended = (await pool.all("end"))[0]["at"]
             client_cores = window.client_cores(ended)
+            if scenario.chat_rate > 0:
+                # Every sender has its acks; a message acked is delivered to the others about
+                # as fast, but to other processes: give those deliveries a moment too.
+                await pool.all("settle")
+                await asyncio.sleep(CHAT_DELIVERY_GRACE)
             results = await pool.all("results")
     server = metrics.server_figures(first, last) if first is not None and last is not None else None
     if server is None:

@@ -6,7 +6,7 @@ The spec comes over stdin, not argv, because it may hold an API secret. Each
 further stdin line is one command and gets exactly one JSON line on stdout:
 ``join`` (with ``t0``, the wall-clock time the ramp starts), ``status``, ``start``
 (the measured window opens; chat starts), ``tick`` (packets so far in the window),
-``end`` (the window closes; chat stops), ``results``, ``stop``.
+``end`` (the window closes; chat stops), ``settle`` (chat acks are in), ``results``, ``stop``.
 """
 
 from __future__ import annotations
@@ -145,8 +145,11 @@ class Worker:
                 track.end_window()
         await asyncio.gather(*(p.stop_chat() for p in self.participants))
 
-    async def results(self) -> dict[str, Any]:
+    async def settle(self) -> None:
+        """Wait (bounded) for the acks of the chat messages sent before the window closed."""
         await asyncio.gather(*(p.settle_chat(CHAT_SETTLE) for p in self.participants))
+
+    def results(self) -> dict[str, Any]:
         return {
             "participants": [p.result() for p in self.participants],
             "errors": dict(self.errors),
@@ -187,8 +190,11 @@ async def serve(reader: asyncio.StreamReader) -> None:
             elif name == "end":
                 await worker.end_window()
                 _emit({"ok": True, "at": time.time()})
+            elif name == "settle":
+                await worker.settle()
+                _emit({"ok": True})
             elif name == "results":
-                _emit(await worker.results())
+                _emit(worker.results())
             elif name == "stop":
                 break
     finally:
