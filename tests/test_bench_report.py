@@ -113,6 +113,7 @@ def hand_run(
             "cpu_cores": 0.05,
         },
         "timeline": timeline,
+        "clients": {"processes": 2, "cpu_cores": [0.1, 0.2]},
     }
     run.update(changes)
     return run
@@ -186,7 +187,8 @@ def test_write_report_files(tmp_path: Path) -> None:
     assert (
         "| A round 1 | 3/3 | 0.30 / 0.40 / 0.40 | 0.70 / 0.70 / 0.70 | 6/6 | 0.020 (2) | 2,450 |" in summary
     )
-    assert "| B round 1 | 20/20 | 0 | 6.0 / 6.0 | timeout x2 | 40.0 | 0.05 | 80 | 10,000 |" in summary
+    server_row = "| B round 1 | 20/20 | 0 | 6.0 / 6.0 | timeout x2 | 40.0 | 0.05 | 80 | 10,000 | 0.10 + 0.20 "
+    assert server_row + "|" in summary
     assert "| server CPU per forwarded packet | 50.00 us | 40.00 us | 0.80 | **0.80** |" in summary
     assert "B/A server CPU per forwarded packet: 0.80 in a single round, too few to call" in summary
 

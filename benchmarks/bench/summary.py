@@ -62,6 +62,12 @@ def errors_text(run: dict[str, Any]) -> str:
     return ", ".join(f"{e['code']} x{e['count']}" for e in run["errors"]) or "none"
 
 
+def client_cores_text(run: dict[str, Any]) -> str:
+    """The tool's own worker processes: one near 1.0 is saturated, and then so are the figures."""
+    cores = (run.get("clients") or {}).get("cpu_cores") or []
+    return " + ".join(f"{c:.2f}" for c in cores) or "-"
+
+
 def media_rows(runs: list[dict[str, Any]]) -> list[list[str]]:
     rows = []
     for run in runs:
@@ -97,6 +103,7 @@ def server_rows(runs: list[dict[str, Any]]) -> list[list[str]]:
                 fmt(server.get("cpu_cores"), 2),
                 fmt(server.get("rss_bytes"), 0, 1 / 2**20),
                 f"{server['packets_out']:,}" if "packets_out" in server else "-",
+                client_cores_text(run),
             ]
         )
     return rows
@@ -131,6 +138,7 @@ def runs_section(runs: list[dict[str, Any]]) -> list[str]:
             "server CPU cores",
             "server RSS MiB",
             "packets forwarded",
+            "client CPU cores per process",
         ],
         server_rows(runs),
     )
