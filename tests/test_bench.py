@@ -160,13 +160,18 @@ async def test_token_command_admits_broadcast_subscribers_to_a_server_with_keys(
 
 
 async def test_cli_mints_tokens_with_an_api_key_and_reports_without_the_secret_or_unreachable_metrics(
-    keyed_server: ServerProcess, clips: Path, tmp_path: Path
+    keyed_server: ServerProcess, tmp_path: Path
 ) -> None:
     out = tmp_path / "report"
     argv = ["meeting", "--url", keyed_server.url, "--participants", "2", "--duration", "2"]
     argv += ["--video", "320x180", "--bitrate", "300000", "--chat-rate", "4", "--processes", "1"]
     argv += ["--api-key", API_KEY, "--api-secret", API_SECRET, "--out", str(out)]
-    argv += ["--cache-dir", str(clips), "--metrics-url", f"http://127.0.0.1:{free_port()}/metrics"]
+    argv += [
+        "--cache-dir",
+        str(tmp_path / "cli-clips"),
+        "--metrics-url",
+        f"http://127.0.0.1:{free_port()}/metrics",
+    ]
     assert await asyncio.wait_for(asyncio.to_thread(cli.main, argv), 90) == 0
     report = json.loads((out / "report.json").read_text())
     assert_valid(report)
@@ -174,6 +179,10 @@ async def test_cli_mints_tokens_with_an_api_key_and_reports_without_the_secret_o
     assert run["tracks_expected"] == run["tracks_received"] == 4
     assert run["chat"]["delivered"] == run["chat"]["expected_deliveries"] > 0
     assert "***" in report["command"]
+    assert sorted(p.name for p in (tmp_path / "cli-clips").iterdir()) == [
+        "opus-tone-10s.pickle",
+        "vp8-320x180-30fps-300000bps-10s.pickle",
+    ]
     # /metrics pointed at a closed port: no server figures, and the report says why
     assert run["server"] is None
     assert [e["code"] for e in run["errors"]] == ["metrics_unreachable"]

@@ -44,11 +44,21 @@ class Mode:
     run: Callable[[argparse.Namespace, Scenario, Target, Progress], Awaitable[ModeResult]]
 
 
+def scenario_runner(args: argparse.Namespace) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """``run_scenario(scenario, target, progress=...)`` with this command's --cache-dir and debug options."""
+
+    async def run(scenario: Scenario, target: Target, progress: Progress | None = None) -> dict[str, Any]:
+        return await run_scenario(
+            scenario, target, progress, cache_dir=args.cache_dir, delay=args.debug_hold_ms / 1000
+        )
+
+    return run
+
+
 async def _run_once(
     args: argparse.Namespace, scenario: Scenario, target: Target, progress: Progress
 ) -> ModeResult:
-    run = await run_scenario(scenario, target, progress, delay=args.debug_hold_ms / 1000)
-    return [run], None, None
+    return [await scenario_runner(args)(scenario, target, progress)], None, None
 
 
 PLAIN = Mode("plain", lambda parser: None, lambda args: True, _run_once)
