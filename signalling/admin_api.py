@@ -96,7 +96,8 @@ async def json_errors(request: web.Request, handler: Callable[[web.Request], Awa
         return error_response(code, exc.reason.lower(), kept)
 
 
-def _authorize(request: web.Request, server_only: bool) -> AccessToken:
+def authorize(request: web.Request, server_only: bool) -> AccessToken:
+    """The bearer token's access, if it is an admin token good for this request."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
@@ -139,7 +140,7 @@ Handler = Callable[[web.Request, Moderation, dict[str, Any]], Awaitable[web.Stre
 
 def _endpoint(handler: Handler, server_only: bool = False, body: str | None = None):
     async def serve(request: web.Request) -> web.StreamResponse:
-        _authorize(request, server_only)
+        authorize(request, server_only)
         data = await _body(request, body) if body is not None else {}
         return await handler(request, request.app[moderation_key], data)
 

@@ -11,7 +11,7 @@ from aiohttp import web
 
 import sfu.network
 
-from .admin_api import add_admin_routes
+from .admin_api import ApiError, add_admin_routes, authorize, error_response
 from .chat_store import ChatStore
 from .conference import Conference
 from .config import Config
@@ -54,7 +54,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Counters in Prometheus text format."""
+    """Counters in Prometheus text format; a server admin token is needed unless
+    this is a development server or ``--public-metrics`` says the network is private."""
+    config = request.app[config_key]
+    if not (config.dev_tokens or config.public_metrics):
+        try:
+            authorize(request, server_only=True)
+        except ApiError as exc:
+            return error_response(exc.code, exc.message)
     conference = request.app[conference_key]
     counters = conference.media.counters
     usage = resource.getrusage(resource.RUSAGE_SELF)

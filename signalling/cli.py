@@ -129,6 +129,11 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--empty-room-timeout", type=float, default=30.0, metavar="SECONDS")
     serve.add_argument("--max-participants", type=int, default=100, help="participants per room")
     serve.add_argument("--max-rooms", type=int, default=1000, help="rooms on this server")
+    serve.add_argument(
+        "--public-metrics",
+        action="store_true",
+        help="serve /metrics without a server admin token (for a scraper on a private network)",
+    )
     serve.add_argument("--log-level", default="INFO")
     _add_turn_options(serve)
     _add_key_options(serve)
@@ -219,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
         empty_room_timeout=args.empty_room_timeout,
         max_participants_per_room=args.max_participants,
         max_rooms=args.max_rooms,
+        public_metrics=args.public_metrics,
         turn=turn_settings,
         api_keys=_api_keys(args),
         webhook_urls=args.webhook_url,

@@ -42,6 +42,8 @@ class Config:
     api_keys: ApiKeys = field(default_factory=ApiKeys)
     # Development only: the page may ask the server for a token (loopback, no keys).
     dev_tokens: bool = False
+    # /metrics without a token (only for a scraper on a private network).
+    public_metrics: bool = False
     # URLs that get room and participant events as signed POSTs (signalling/webhooks.py).
     webhook_urls: list[str] = field(default_factory=list)
     # HTTPS/WSS served by Huddle itself (both paths set), see signalling/tls.py.

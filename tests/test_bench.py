@@ -23,6 +23,7 @@ from benchmarks.bench import cli
 from benchmarks.bench.plan import plan_participants
 from benchmarks.bench.runner import run_scenario
 from benchmarks.bench.scenarios import Scenario, Target, VideoSpec
+from signalling.tokens import Grants, mint_token
 from tests.conftest import ServerProcess, free_port
 
 pytestmark = pytest.mark.timeout(120)
@@ -131,6 +132,11 @@ async def test_latency_grows_by_a_known_hold_and_audio_only_rooms_carry_audio_tr
     assert added == pytest.approx(HELD_MS, abs=60)
 
 
+def server_admin_token() -> str:
+    admin = Grants(join=False, publish=frozenset(), subscribe=False, data=False, admin=True)
+    return mint_token(API_KEY, API_SECRET, "bench-metrics", None, grants=admin)
+
+
 async def test_token_command_admits_broadcast_subscribers_to_a_server_with_keys(
     keyed_server: ServerProcess, clips: Path, tmp_path: Path
 ) -> None:
@@ -146,11 +152,14 @@ async def test_token_command_admits_broadcast_subscribers_to_a_server_with_keys(
     command = f"{sys.executable} {script} {{room}} {{identity}} {{name}}"
     run = await run_scenario(
         scenario("broadcast", participants=3, publishers=1, duration=3),
-        Target(url=keyed_server.url, token_command=command),
+        # /metrics of a server with keys wants a server admin token: given here, as a
+        # developer without the API secret would pass --metrics-token.
+        Target(url=keyed_server.url, token_command=command, metrics_token=server_admin_token()),
         cache_dir=clips,
     )
     assert_valid(run, "run")
     assert run["errors"] == []
+    assert run["server"]["packets_out"] > 0
     assert run["joins"]["succeeded"] == 4
     assert sorted(calls.read_text().split()) == ["pub000", "sub0000", "sub0001", "sub0002"]
     # 3 subscribers x (video + audio) of the one publisher; the publisher receives nothing

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 import tomllib
@@ -81,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--url", help="the Huddle server, e.g. http://127.0.0.1:8080 (unless --server-a)")
     parser.add_argument("--label", default="", help="the server's name in reports")
     parser.add_argument("--metrics-url", default=None, help="its Prometheus metrics (default: URL/metrics)")
+    parser.add_argument(
+        "--metrics-token",
+        default=os.environ.get("HUDDLE_METRICS_TOKEN"),
+        help="a server admin token for /metrics (default: $HUDDLE_METRICS_TOKEN, or minted with the API key)",
+    )
     load = parser.add_argument_group("load")
     load.add_argument("--participants", type=int, help="per room; broadcast: subscribers")
     load.add_argument("--publishers", type=int, help="broadcast: publishers (default 1)")
@@ -190,6 +196,7 @@ def target_from_args(args: argparse.Namespace) -> Target:
         api_secret=secret,
         token_command=args.token_command,
         metrics_url=args.metrics_url,
+        metrics_token=args.metrics_token,
     )
 
 

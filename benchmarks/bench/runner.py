@@ -25,7 +25,7 @@ from .clips import audio_clip, default_cache_dir, video_clip
 from .plan import ParticipantPlan, plan_participants
 from .results import RunContext, build_run
 from .scenarios import Scenario, Target, VideoSpec
-from .tokens import TokenSource
+from .tokens import TokenSource, metrics_headers
 from .workers import WorkerPool
 
 Progress = Callable[[dict[str, Any]], None]
@@ -33,6 +33,7 @@ READY_GRACE = 30.0  # after the last planned join
 STATUS_INTERVAL = 0.5
 RAMP_START_DELAY = 0.5
 CHAT_DELIVERY_GRACE = 0.5
+METRICS_TOKEN_MARGIN = 600.0  # seconds the /metrics token outlives the planned run
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -139,7 +140,8 @@ async def run_scenario(
     errors: Counter[str] = Counter()
     messages: dict[str, str] = {}
     began = time.monotonic()
-    async with aiohttp.ClientSession() as http:
+    lifetime = METRICS_TOKEN_MARGIN + len(plans) / scenario.ramp + scenario.duration
+    async with aiohttp.ClientSession(headers=metrics_headers(target, lifetime)) as http:  # /metrics only
         report({"phase": "starting", "joined": 0, "total": len(plans), "elapsed": 0.0})
         # Encoded here, once, before the workers load them from the cache.
         await asyncio.to_thread(_prepare_clips, specs[0], cache)

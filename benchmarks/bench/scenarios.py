@@ -57,6 +57,8 @@ class Target:
     api_secret: str | None = field(default=None, repr=False)
     token_command: str | None = None  # a shell command printing a token; {room} {identity} {name} filled in
     metrics_url: str | None = None  # default: url + "/metrics"
+    # A server admin token for /metrics; minted from the API key when there is one.
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:

@@ -44,6 +44,16 @@ class TokenSource:
         return None
 
 
+def metrics_headers(target: Target, lifetime: float) -> dict[str, str]:
+    """The Authorization header /metrics needs on a server with API keys (none on a dev server)."""
+    token = target.metrics_token
+    if token is None and target.api_key and target.api_secret:
+        admin = Grants(join=False, publish=frozenset(), subscribe=False, data=False, admin=True)
+        key, secret = target.api_key, target.api_secret
+        token = mint_token(key, secret, "huddle-bench", None, grants=admin, ttl=lifetime)
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 async def run_token_command(template: str, room: str, identity: str, name: str) -> str:
     """Run ``template`` through the shell with {room} {identity} {name} filled in (shell-quoted)."""
     command = template.format(room=shlex.quote(room), identity=shlex.quote(identity), name=shlex.quote(name))
