@@ -77,8 +77,12 @@ def latency_cdf(run: dict[str, Any]) -> tuple[list[float], list[float]] | None:
 
 def latency_chart(runs: list[dict[str, Any]], path: Path) -> Path:
     figure, axes = new_chart(
-        "End-to-end media latency, publisher to subscriber", "latency (ms)", "fraction of packets at or under"
+        "End-to-end media latency, publisher to subscriber",
+        "latency (ms, log scale)",
+        "fraction of packets at or under",
     )
+    # a loaded server's seconds and an idle one's fractions of a millisecond on one readable axis
+    axes.set_xscale("log")
     drawn = False
     for run in runs:
         cdf = latency_cdf(run)
@@ -86,12 +90,14 @@ def latency_chart(runs: list[dict[str, Any]], path: Path) -> Path:
             continue
         has_histogram = bool(run["totals"].get("latency_histogram"))
         style = {} if has_histogram else {"marker": "o"}  # within a bin, samples are taken as evenly spread
-        axes.plot(*cdf, label=run_name(run), **style)
+        points = [(x, y) for x, y in zip(*cdf, strict=True) if x > 0]
+        if not points:
+            continue
+        axes.plot(*zip(*points, strict=True), label=run_name(run), **style)
         drawn = True
     if drawn and not any(run["totals"].get("latency_histogram") for run in runs):
         axes.set_title("End-to-end media latency: p50, p95, p99 and max")
     axes.set_ylim(0, 1.02)
-    axes.set_xlim(left=0)
     return finish(figure, axes, path, drawn)
 
 

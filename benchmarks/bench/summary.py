@@ -110,7 +110,7 @@ def server_rows(runs: list[dict[str, Any]]) -> list[list[str]]:
 
 
 def runs_section(runs: list[dict[str, Any]]) -> list[str]:
-    windows = sorted({f"{run['window_s']:g} s" for run in runs})
+    windows = sorted({f"{run['window_s']:.1f} s" for run in runs})
     lines = ["## Runs", "", f"Measured window: {', '.join(windows)} per run.", ""]
     lines += table(
         [
