@@ -305,7 +305,10 @@ def side_from_args(command: str | None, url: str | None, credentials: Target, op
         return ServerCommand(command, command, credentials, url=url.rstrip("/") if url else None)
     if not url:
         raise SystemExit(f"huddle bench: --compare needs {option}")
-    return RunningServer(replace(credentials, url=url.rstrip("/")), url.rstrip("/"))
+    url = url.rstrip("/")
+    # --metrics-url names where --url's server serves its metrics, not the other server's
+    metrics_url = credentials.metrics_url if url == credentials.url else None
+    return RunningServer(replace(credentials, url=url, metrics_url=metrics_url), url)
 
 
 async def run_mode(
