@@ -137,16 +137,31 @@ def test_redact_command_hides_secrets_and_tokens() -> None:
         "--api-secret=other-secret",
         "--token",
         "plain-token",
+        "--metrics-token=metrics-secret",
         "--token-command",
         f"echo {JWT_EXAMPLE}",
         JWT_EXAMPLE,
     ]
     redacted = redact_command(argv)
     text = " ".join(redacted)
-    for secret in ("hunter2-secret", "other-secret", "plain-token", JWT_EXAMPLE, "c2lnbmF0dXJl"):
+    for secret in (
+        "hunter2-secret",
+        "other-secret",
+        "plain-token",
+        "metrics-secret",
+        JWT_EXAMPLE,
+        "c2lnbmF0dXJl",
+    ):
         assert secret not in text
     assert redacted[:5] == argv[:5]  # the URL and the key id stay readable
-    assert redacted[5:] == ["--api-secret", "***", "--api-secret=***", "--token", "***"] + [
+    assert redacted[5:] == [
+        "--api-secret",
+        "***",
+        "--api-secret=***",
+        "--token",
+        "***",
+        "--metrics-token=***",
+    ] + [
         "--token-command",
         "echo ***",
         "***",

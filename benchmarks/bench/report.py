@@ -26,7 +26,7 @@ SCHEMA_PATH = Path(__file__).with_name("report_schema.json")
 TOOL = "huddle bench 1"
 REDACTED = "***"
 # Options whose value is a secret; the value may follow as the next argument or after "=".
-SECRET_OPTIONS = ("--api-secret", "--token")
+SECRET_OPTIONS = ("--api-secret", "--token", "--metrics-token")
 # A JSON Web Token: three base64url parts, the first one a JSON object ("{" is "ey" in base64).
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
