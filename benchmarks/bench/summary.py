@@ -232,6 +232,14 @@ def summary_markdown(report: dict[str, Any]) -> str:
         "",
         scenario_line(report["scenario"]),
         "",
+    ]
+    if "capacity" in report:
+        lines += [
+            f"A capacity search: each run below sets `{report['capacity']['parameter']}` to the value in its "
+            "row; the line above describes the scenario's other settings.",
+            "",
+        ]
+    lines += [
         f"Command: `{' '.join(report['command'])}`  ",
         f"Started {started} on {machine.get('cpus', '?')} CPUs, {machine.get('platform', '?')}, "
         f"Python {machine.get('python', '?')}; {report['tool']}.",
