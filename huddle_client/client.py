@@ -483,6 +483,8 @@ class HuddleClient:
                         future.set_exception(error)
             self._waiters.clear()
             return
+        if kind == "token_refresh":
+            self.token = message["token"]  # what a reconnect joins with: valid after the first expires
         if kind == "joined":
             # Here, not in join(): a subscribe_offer can follow "joined" before join()
             # resumes, and the subscriber connection it creates needs the TURN servers.

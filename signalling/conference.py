@@ -32,10 +32,12 @@ from .chat_store import ChatStore
 from .config import Config
 from .protocol import PROTOCOL_VERSION, ProtocolError
 from .rooms import Peer, PublishedTrack, Room, RoomOptions, Send
-from .tokens import AccessToken, TokenError, verify_token
+from .tokens import AccessToken, TokenError, reconnect_token, verify_token
 
 logger = logging.getLogger(__name__)
 
+RECONNECT_TOKEN_TTL = 600.0  # seconds a reconnect token is valid for, at least
+RECONNECT_TOKEN_REFRESH = 300.0  # seconds between reconnect tokens sent to a participant
 FIRST_JOIN_WAIT = 300.0  # seconds a room created ahead of time waits for its first joiner
 
 # What the webhooks and other observers hear: (event name, details).
@@ -49,7 +51,7 @@ class Conference:
         self.media = MediaServer(self._on_media_event)
         self.observers: list[Observer] = []
         self._peers: dict[str, Peer] = {}
-        self._revoked: dict[str, float] = {}  # token fingerprint -> its expiry
+        self._revoked: dict[str, float] = {}  # revocation id -> when its tokens expire
         self._chat_store = chat_store
         self.chat = ChatService(chat_store, self.media, self._room_participant_ids)
 
@@ -85,7 +87,7 @@ class Conference:
         access = verify_token(token, self.config.api_keys)
         now = time.time()
         self._revoked = {f: exp for f, exp in self._revoked.items() if exp > now}
-        if access.fingerprint in self._revoked:
+        if access.revocation_id in self._revoked:
             raise TokenError("token_revoked", "this token belonged to a participant removed from the room")
         return access
 
@@ -103,9 +105,12 @@ class Conference:
         if not access.grants.join:
             raise ProtocolError("permission_denied", "this token does not allow joining")
         grants = access.grants
+        room = self.rooms.get(room_id)
+        if room is not None and access.revocation_id in room.grant_changes:
+            grants = room.grant_changes[access.revocation_id]  # an admin changed them: not the token's
         if grants.hidden:  # an invisible participant neither publishes nor chats
             grants = replace(grants, publish=frozenset(), data=False)
-        room = self.rooms.get(room_id) or self.create_room(room_id)
+        room = room or self.create_room(room_id)
         for previous in [
             p for p in (*room.peers.values(), *room.lobby.values()) if p.identity == access.identity
         ]:
@@ -164,6 +169,7 @@ class Conference:
         if peer.is_admin:
             joined["lobby"] = [self._waiting_json(p) for p in room.lobby.values()]
         peer.send(joined)
+        self.refresh_token(peer)
         if not peer.grants.hidden:
             self._broadcast(room, {"type": "participant_joined", "participant": peer.to_json()}, peer)
         await self.media.join(room.room_id, peer.participant_id, subscribe=peer.grants.subscribe)
@@ -287,6 +293,8 @@ class Conference:
     async def leave(self, peer: Peer, reason: str) -> None:
         if self._peers.pop(peer.participant_id, None) is None:
             return
+        if peer.refresh is not None:
+            peer.refresh.cancel()
         room = self.rooms.get(peer.room_id)
         if room is None:
             return
@@ -308,9 +316,25 @@ class Conference:
         if not room.peers and not room.lobby and self.rooms.get(room.room_id) is room:
             self.schedule_expiry(room)
 
+    def refresh_token(self, peer: Peer) -> None:
+        """Send ``peer`` a reconnect token now and every few minutes while it stays."""
+        if peer.refresh is not None:
+            peer.refresh.cancel()
+            peer.refresh = None
+        secret = self.config.api_keys.secrets.get(peer.token.api_key)
+        if secret is None or self._peers.get(peer.participant_id) is not peer:
+            return  # gone, or its key was retired meanwhile: it must come back with a new token
+        ttl = max(RECONNECT_TOKEN_TTL, peer.token.expires_at - time.time())
+        token = reconnect_token(peer.token, secret, peer.grants, peer.name, ttl)
+        peer.send({"type": "token_refresh", "token": token, "expires_in": int(ttl)})
+        peer.refresh = asyncio.get_running_loop().call_later(
+            RECONNECT_TOKEN_REFRESH, self.refresh_token, peer
+        )
+
     def revoke(self, token: AccessToken) -> None:
         """Refuse this token from now until it expires (after a kick)."""
-        self._revoked[token.fingerprint] = token.expires_at
+        until = max(token.expires_at, time.time() + RECONNECT_TOKEN_TTL)  # reconnect tokens too
+        self._revoked[token.revocation_id] = max(self._revoked.get(token.revocation_id, 0.0), until)
 
     def disconnect_all(self, reason: str) -> None:
         """Close every session's WebSocket; each then leaves its room as it ends."""

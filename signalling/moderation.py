@@ -83,6 +83,7 @@ class Moderation:
             return peer
         was_subscribing = peer.grants.subscribe
         peer.grants = grants
+        self.room(room_id).grant_changes[peer.token.revocation_id] = grants
         if peer.admitted:
             withdrawn = [
                 t.info.track_id for t in peer.tracks.values() if not grants.may_publish(t.info.source)
@@ -93,6 +94,8 @@ class Moderation:
             if grants.subscribe != was_subscribing:
                 await conference.media.set_subscribes(room_id, peer.participant_id, grants.subscribe)
         peer.send({"type": "grants_changed", "grants": grants.to_claim()})
+        if peer.admitted:
+            conference.refresh_token(peer)  # a reconnect token with the new grants
         if grants.admin and peer.admitted:
             conference.send_lobby(self.room(room_id), [peer])
         return peer

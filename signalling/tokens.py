@@ -19,14 +19,14 @@ import hashlib
 import re
 import secrets
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jwt
 
-from .protocol import SOURCES, ProtocolError
+from .protocol import ProtocolError
 
 ALGORITHM = "HS256"
 DEFAULT_TOKEN_TTL = 6 * 3600  # seconds
@@ -96,7 +96,9 @@ class AccessToken:
     room: str | None
     grants: Grants
     expires_at: float
-    fingerprint: str  # identifies this token (to refuse it after a kick) without keeping it
+    # Identifies the token a participant first joined with (to refuse it after a kick)
+    # without keeping it; reconnect tokens the server issues carry the same one.
+    revocation_id: str
 
 
 @dataclass
@@ -214,16 +216,33 @@ def verify_token(token: str, keys: ApiKeys) -> AccessToken:
         room=room,
         grants=Grants.from_claim(claims.get("grants", {})),
         expires_at=float(claims["exp"]),
-        fingerprint=hashlib.sha256(token.encode()).hexdigest()[:32],
+        revocation_id=_revocation_id(claims.get("rev"), token),
     )
 
 
-def check_sources(grants: Grants, sources: Iterable[str]) -> None:
-    """Refuse a publish whose sources the grants do not allow."""
-    for source in sources:
-        if source not in SOURCES or not grants.may_publish(source):
-            raise ProtocolError("permission_denied", f"your token does not allow publishing {source!r}")
+def _revocation_id(claimed: Any, token: str) -> str:
+    if isinstance(claimed, str) and 0 < len(claimed) <= 64:
+        return claimed
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
-def with_grants(token: AccessToken, grants: Grants) -> AccessToken:
-    return replace(token, grants=grants)
+def reconnect_token(access: AccessToken, secret: str, grants: Grants, name: str, ttl: float) -> str:
+    """A fresh token for the same person, room and current grants, revoked with the original.
+
+    The server hands these out during a call so that a reconnect works after the
+    token the participant joined with has expired (as LiveKit refreshes tokens).
+    """
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": access.api_key,
+        "sub": access.identity,
+        "name": name,
+        "iat": now,
+        "nbf": now,
+        "exp": now + int(ttl),
+        "rev": access.revocation_id,
+        "grants": grants.to_claim(),
+    }
+    if access.room is not None:
+        claims["room"] = access.room
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)

@@ -39,6 +39,7 @@ export class Call extends Emitter {
     this.name = name;
     this.identity = identity;
     this.getToken = getToken; // async () => an access token for this room (tokens.js)
+    this.reconnectToken = null; // the latest token_refresh: used to come back after a drop
     this.e2ee = e2ee; // FrameCrypto (e2ee.js) when our media is end-to-end encrypted, else null
     this.state = "idle";
     this.participantId = null;
@@ -229,7 +230,8 @@ export class Call extends Emitter {
     this.#teardown();
     let token;
     try {
-      token = await this.getToken();
+      // A reconnect uses the server's latest reconnect token: the first may have expired.
+      token = this.reconnectToken ?? (await this.getToken());
     } catch (err) {
       throw new CallError(err instanceof TokenError ? err.code : "unreachable", err.message);
     }
@@ -389,6 +391,9 @@ export class Call extends Emitter {
         return this.emit("waiting", this.waiting);
       case "grants_changed":
         return grantsChanged(this, m.grants);
+      case "token_refresh":
+        this.reconnectToken = m.token;
+        return undefined;
       case "room_closed":
         return this.#endedByHost(new CallError("room_closed", m.reason));
       case "publish_answer":

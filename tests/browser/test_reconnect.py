@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from signalling.tokens import CLOCK_LEEWAY, TokenError
 from tests.browser.conftest import eventually, published_track, wait_published
-from tests.conftest import wait_until
+from tests.conftest import token_for, wait_until
 
 
 async def test_page_reconnects_by_itself_after_the_server_drops_its_socket(server, browsers):
@@ -53,3 +54,29 @@ async def test_page_reconnects_by_itself_after_the_server_drops_its_socket(serve
 
 
 TILE_GONE = "p => !document.querySelector(`.tile[data-participant-id='${p}']`)"
+
+
+async def test_page_rejoins_with_its_reconnect_token_after_its_link_token_expired(server, browsers):
+    # The link's token expires a few seconds after the join (inside the clock leeway now).
+    token = token_for(server, "brief", "dora", "Dora", ttl=-(CLOCK_LEEWAY - 4))
+    dora = await browsers("Dora", "brief", join=False)
+    await dora.goto(server, "brief", token=token)
+    old = await dora.wait_joined()
+    await wait_until(lambda: _expired(server, token), timeout=10)
+
+    server.conference.rooms["brief"].peers[old].disconnect("dropped by the test")
+    await dora.page.wait_for_function(
+        "old => window.huddle.state === 'joined' && (window.huddle.participantId || old) !== old",
+        arg=old,
+        timeout=30_000,
+    )
+    new = await dora.wait_joined()
+    assert server.conference.rooms["brief"].peers[new].identity == "dora"
+
+
+def _expired(server, token: str) -> bool:
+    try:
+        server.conference.verify(token)
+    except TokenError as exc:
+        return exc.code == "token_expired"
+    return False
