@@ -105,7 +105,7 @@ def authorize(request: web.Request, server_only: bool) -> AccessToken:
     if len(token) > 8192:
         raise ApiError("token_invalid", "the token is too long")
     try:
-        access = request.app[moderation_key].conference.verify(token)
+        access = request.app[moderation_key].conference.access.verify(token)
     except TokenError as exc:
         raise ApiError(exc.code, exc.message) from exc
     if not access.grants.admin:

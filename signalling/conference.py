@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from sfu import (
@@ -27,16 +25,15 @@ from sfu import (
     SubscriptionOffer,
 )
 
-from .chat import SYSTEM_IDENTITY, ChatService
+from .access import AccessControl
+from .chat import ChatService
 from .chat_store import ChatStore
 from .config import Config
 from .protocol import PROTOCOL_VERSION, ProtocolError
 from .rooms import Peer, PublishedTrack, Room, RoomOptions, Send
-from .tokens import AccessToken, TokenError, reconnect_token, verify_token
 
 logger = logging.getLogger(__name__)
 
-RECONNECT_TOKEN_TTL = 600.0  # seconds a reconnect token is valid for, at least
 RECONNECT_TOKEN_REFRESH = 300.0  # seconds between reconnect tokens sent to a participant
 FIRST_JOIN_WAIT = 300.0  # seconds a room created ahead of time waits for its first joiner
 
@@ -51,7 +48,7 @@ class Conference:
         self.media = MediaServer(self._on_media_event)
         self.observers: list[Observer] = []
         self._peers: dict[str, Peer] = {}
-        self._revoked: dict[str, float] = {}  # revocation id -> when its tokens expire
+        self.access = AccessControl(config)
         self._chat_store = chat_store
         self.chat = ChatService(chat_store, self.media, self._room_participant_ids)
 
@@ -83,33 +80,12 @@ class Conference:
 
     # --- requests from sessions -------------------------------------------------
 
-    def verify(self, token: str) -> AccessToken:
-        access = verify_token(token, self.config.api_keys)
-        now = time.time()
-        self._revoked = {f: exp for f, exp in self._revoked.items() if exp > now}
-        if access.revocation_id in self._revoked:
-            raise TokenError("token_revoked", "this token belonged to a participant removed from the room")
-        return access
-
     async def join(
         self, room_id: str, token: str, name: str | None, send: Send, disconnect: Callable[[str], None]
     ) -> Peer:
         """Admit a participant to a room, or to its lobby (``peer.admitted`` tells which)."""
-        access = self.verify(token)
-        if access.identity == SYSTEM_IDENTITY:
-            raise TokenError("token_invalid", f"the identity {SYSTEM_IDENTITY!r} is reserved for the server")
-        if access.room is None and not access.grants.admin:
-            raise TokenError("token_invalid", "the token names no room")
-        if access.room is not None and access.room != room_id:
-            raise ProtocolError("room_mismatch", f"this token is for another room, not {room_id}")
-        if not access.grants.join:
-            raise ProtocolError("permission_denied", "this token does not allow joining")
-        grants = access.grants
         room = self.rooms.get(room_id)
-        if room is not None and access.revocation_id in room.grant_changes:
-            grants = room.grant_changes[access.revocation_id]  # an admin changed them: not the token's
-        if grants.hidden:  # an invisible participant neither publishes nor chats
-            grants = replace(grants, publish=frozenset(), data=False)
+        access, grants = self.access.admit(token, room_id, room.grant_changes if room else {})
         room = room or self.create_room(room_id)
         for previous in [
             p for p in (*room.peers.values(), *room.lobby.values()) if p.identity == access.identity
@@ -321,20 +297,16 @@ class Conference:
         if peer.refresh is not None:
             peer.refresh.cancel()
             peer.refresh = None
-        secret = self.config.api_keys.secrets.get(peer.token.api_key)
-        if secret is None or self._peers.get(peer.participant_id) is not peer:
-            return  # gone, or its key was retired meanwhile: it must come back with a new token
-        ttl = max(RECONNECT_TOKEN_TTL, peer.token.expires_at - time.time())
-        token = reconnect_token(peer.token, secret, peer.grants, peer.name, ttl)
-        peer.send({"type": "token_refresh", "token": token, "expires_in": int(ttl)})
+        if self._peers.get(peer.participant_id) is not peer:
+            return
+        fresh = self.access.reconnect_token(peer.token, peer.grants, peer.name)
+        if fresh is None:
+            return  # its key was retired meanwhile: it must come back with a new token
+        token, ttl = fresh
+        peer.send({"type": "token_refresh", "token": token, "expires_in": ttl})
         peer.refresh = asyncio.get_running_loop().call_later(
             RECONNECT_TOKEN_REFRESH, self.refresh_token, peer
         )
-
-    def revoke(self, token: AccessToken) -> None:
-        """Refuse this token from now until it expires (after a kick)."""
-        until = max(token.expires_at, time.time() + RECONNECT_TOKEN_TTL)  # reconnect tokens too
-        self._revoked[token.revocation_id] = max(self._revoked.get(token.revocation_id, 0.0), until)
 
     def disconnect_all(self, reason: str) -> None:
         """Close every session's WebSocket; each then leaves its room as it ends."""

@@ -64,7 +64,7 @@ class Moderation:
     async def kick(self, room_id: str, identity: str) -> None:
         """Remove a participant; the token it joined with is refused until it expires."""
         peer = self.participant(room_id, identity)
-        self.conference.revoke(peer.token)
+        self.conference.access.revoke(peer.token)
         peer.send({"type": "error", "code": "kicked", "message": "a room admin removed you from the room"})
         await self.conference.leave(peer, "kicked")
         peer.disconnect("removed by an admin")

@@ -18,9 +18,12 @@ BROKEN_SDP = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS
 
 
 async def request(ws: aiohttp.ClientWebSocketResponse, payload: str) -> dict:
+    """Send ``payload``; the reply (reconnect tokens the server sends meanwhile are skipped)."""
     await ws.send_str(payload)
-    message = await asyncio.wait_for(ws.receive_json(), 5)
-    return message
+    while True:
+        message = await asyncio.wait_for(ws.receive_json(), 5)
+        if message["type"] != "token_refresh":
+            return message
 
 
 def join(server, room: str = "calm", **extra) -> str:

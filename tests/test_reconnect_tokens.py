@@ -63,7 +63,7 @@ async def test_withdrawn_grants_stay_withdrawn_after_a_reconnect_with_the_origin
 
 def _expired(server, token: str) -> bool:
     try:
-        server.conference.verify(token)
+        server.conference.access.verify(token)
     except TokenError as exc:
         return exc.code == "token_expired"
     return False

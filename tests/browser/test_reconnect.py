@@ -76,7 +76,7 @@ async def test_page_rejoins_with_its_reconnect_token_after_its_link_token_expire
 
 def _expired(server, token: str) -> bool:
     try:
-        server.conference.verify(token)
+        server.conference.access.verify(token)
     except TokenError as exc:
         return exc.code == "token_expired"
     return False
