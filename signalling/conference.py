@@ -72,10 +72,12 @@ class Conference:
         room = self.rooms.get(room_id)
         if room is None:
             return
-        for peer in [*room.lobby.values(), *room.peers.values()]:
+        everyone = [*room.lobby.values(), *room.peers.values()]
+        for peer in everyone:  # told and cut off first: nobody hears the others leave
             peer.send({"type": "room_closed", "reason": reason})
-            await self.leave(peer, reason)
             peer.disconnect(reason)
+        for peer in everyone:
+            await self.leave(peer, reason)
         self._remove_room(room)
 
     # --- requests from sessions -------------------------------------------------

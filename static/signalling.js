@@ -67,7 +67,10 @@ export class Signalling {
           reject(new SignallingError("unreachable", "the server could not be reached"));
           return;
         }
-        this.#ended(event.code, event.reason);
+        // What arrived before the close is handled first: a server that says why it closes
+        // (kicked, room_closed) sends that just before closing.
+        clearInterval(this.keepalive);
+        this.inbox = this.inbox.then(() => this.#ended(event.code, event.reason));
       };
     });
   }

@@ -6,6 +6,7 @@ import asyncio
 
 from playwright.async_api import Page
 
+from huddle_client.synthetic import ColourVideoTrack
 from signalling.moderation import Moderation
 from signalling.tokens import Grants
 from tests.browser.conftest import WAIT, BrowserParticipant, eventually, published_track, wait_published
@@ -190,3 +191,32 @@ async def test_grants_change_live_then_a_kick_and_a_room_close_end_the_call(serv
         await person.page.wait_for_selector("#join-screen", state="visible", timeout=WAIT * 1000)
         assert "closed this room" in await person.page.text_content("#join-error")
         assert await person.huddle("h.endReason") == "room_closed"
+
+
+SLOW_OFFERS = """() => {
+    const original = RTCPeerConnection.prototype.setRemoteDescription;
+    RTCPeerConnection.prototype.setRemoteDescription = async function (...args) {
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        return original.apply(this, args);
+    };
+}"""
+
+
+async def test_a_busy_page_still_hears_that_the_room_closed(server, browsers, clients):
+    """room_closed arrives while the page is still handling an earlier message, and the socket
+    closes right behind it: the page must handle it (back to the join screen), not reconnect."""
+    room = "busy"
+    alice = await join(browsers, server, "Alice", room, "alice")
+    busy = sockets(alice.page)
+    await alice.page.evaluate(SLOW_OFFERS)
+    publisher = clients("Publisher")
+    await publisher.join(room)
+    await publisher.publish([(ColourVideoTrack((200, 200, 0)), "camera")])  # Alice: a slow offer
+
+    await server.conference.close_room(room, "the meeting is over")
+
+    await alice.page.wait_for_selector("#join-screen", state="visible", timeout=WAIT * 1000)
+    assert await alice.huddle("h.endReason") == "room_closed"
+    await asyncio.sleep(2.5)
+    assert busy == [], "the page reconnected instead of ending"
+    assert room not in server.conference.rooms
