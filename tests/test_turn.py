@@ -165,8 +165,8 @@ async def test_relay_only_client_exchanges_media_through_coturn(turn_server, cot
         to_relayed = (await relayed.wait_for_tracks(1, timeout=15))[0]
         assert close_to(await video_colour(to_relayed, timeout=15), (0, 0, 255))
         assert _selected_local_candidate_type(to_relayed.receiver) == "relay"
-        # The direct client did not need TURN.
-        assert _selected_local_candidate_type(from_relayed.receiver) == "host"
+        # (Which pair the direct client ends on is aioice's race: with aggressive nomination
+        # the first check to succeed wins, host or relay; so nothing is asserted about it.)
     finally:
         await direct.close()
         await relayed.close()
