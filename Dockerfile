@@ -12,5 +12,7 @@ COPY benchmarks benchmarks
 COPY static static
 RUN pip install --no-cache-dir -e .
 EXPOSE 8080
-# Media is UDP on ports aioice picks; run with host networking (see docker-compose.yml).
-CMD ["huddle", "serve", "--host", "0.0.0.0", "--port", "8080", "--data-dir", "/data"]
+# Media is UDP: run with host networking, or publish a --media-ports range (see docker-compose.yml).
+# On 0.0.0.0 Huddle needs HUDDLE_API_KEYS and TLS: a self-signed certificate here (kept in /data);
+# give --tls-cert/--tls-key, or --behind-proxy behind a TLS proxy, in a real deployment.
+CMD ["huddle", "serve", "--host", "0.0.0.0", "--port", "8080", "--data-dir", "/data", "--self-signed"]

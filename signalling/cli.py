@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
     except (ConfigError, ValueError) as exc:
         raise SystemExit(f"huddle: {exc}") from exc
     for notice in notices:
-        print(notice, file=sys.stderr if notice.startswith("WARNING") else sys.stdout, flush=True)
+        print(notice, flush=True)
     if config.dev_tokens:
         print("Development mode: no API keys, so the page gets tokens from this server (loopback only).")
     shown = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host

@@ -161,10 +161,11 @@ def configure(config: Config, args: argparse.Namespace) -> tuple[ssl.SSLContext 
         config.tls_cert, config.tls_key = args.tls_cert, args.tls_key
     if not config.tls:
         if not config.on_loopback and not config.behind_proxy:
-            notices.append(
-                f"WARNING: serving plain HTTP on {config.host}: browsers allow camera and microphone only on "
-                "HTTPS pages (or http://localhost). Use --tls-cert/--tls-key, --self-signed for a LAN trial, "
-                "or put a TLS proxy in front and pass --behind-proxy."
+            # Tokens, chat and SDP would cross the network in the clear, and browsers allow
+            # camera and microphone only on HTTPS pages (or http://localhost) anyway.
+            raise ValueError(
+                f"refusing plain HTTP on {config.host}: use --tls-cert/--tls-key, --self-signed for a LAN "
+                "trial, or put a TLS proxy in front and pass --behind-proxy"
             )
         return None, notices
     try:

@@ -113,10 +113,9 @@ def _configure(host: str, *argv: str) -> tuple[ssl.SSLContext | None, list[str]]
     return tls.configure(Config(host=host), parser.parse_args(list(argv)))
 
 
-def test_plain_http_on_an_exposed_address_warns_unless_behind_a_proxy():
-    context, notices = _configure("192.0.2.10")
-    assert context is None
-    assert any(n.startswith("WARNING") and "HTTPS" in n and "camera" in n for n in notices)
+def test_plain_http_on_an_exposed_address_is_refused_unless_behind_a_proxy():
+    with pytest.raises(ValueError, match="refusing plain HTTP on 192.0.2.10"):
+        _configure("192.0.2.10")
     assert _configure("192.0.2.10", "--behind-proxy") == (None, [])
     assert _configure("127.0.0.1") == (None, [])
 

@@ -124,10 +124,13 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
-def test_huddle_serve_refuses_an_exposed_address_without_keys():
-    result = run_cli("serve", "--host", "0.0.0.0", "--port", "1")
+def test_huddle_serve_refuses_an_exposed_address_without_keys_or_tls():
+    result = run_cli("serve", "--host", "0.0.0.0", "--port", "1", "--behind-proxy")
     assert result.returncode != 0
     assert "needs API keys" in result.stderr
+    plain = run_cli("serve", "--host", "0.0.0.0", "--port", "1", env={"HUDDLE_API_KEYS": "k:" + "s" * 40})
+    assert plain.returncode != 0
+    assert "refusing plain HTTP on 0.0.0.0" in plain.stderr
 
 
 def test_huddle_keys_and_huddle_token_mint_a_token_the_server_accepts():
