@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver
+from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.opus import OpusEncoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.rtp import (
@@ -38,6 +39,7 @@ from sfu import aiortc_hooks as hooks
 from sfu.tracks import ntp_now
 
 HISTORY = 512
+VIDEO_ENCODERS = {"video/VP8": Vp8Encoder, "video/H264": H264Encoder}
 
 
 @dataclass
@@ -84,7 +86,14 @@ def encode_vp8_clip(
     seconds: float = 2.0, width: int = 640, height: int = 480, fps: int = 30, bitrate: int = 1_000_000
 ) -> EncodedClip:
     """A camera-like clip encoded once with libvpx, as aiortc would send it; one keyframe at the start."""
-    encoder = Vp8Encoder()
+    return encode_video_clip("video/VP8", seconds, width, height, fps, bitrate)
+
+
+def encode_video_clip(
+    mime_type: str, seconds: float, width: int, height: int, fps: int, bitrate: int
+) -> EncodedClip:
+    """A camera-like clip encoded once with aiortc's own encoder for ``mime_type`` (VP8 or H.264)."""
+    encoder = VIDEO_ENCODERS[mime_type]()
     encoder.target_bitrate = bitrate
     rng = np.random.default_rng(7)
     frames = []
@@ -94,7 +103,7 @@ def encode_vp8_clip(
         frame.time_base = fractions.Fraction(1, 90000)
         payloads, timestamp = encoder.encode(frame, force_keyframe=index == 0)
         frames.append(EncodedFrame(payloads, timestamp))
-    return EncodedClip("video", "video/VP8", 90000, 1 / fps, frames)
+    return EncodedClip("video", mime_type, 90000, 1 / fps, frames)
 
 
 def encode_opus_clip(seconds: float = 2.0, frequency: float = 440.0) -> EncodedClip:
