@@ -19,7 +19,7 @@ from huddle_client import HuddleClient
 from signalling.app import build_app, conference_key
 from signalling.conference import Conference
 from signalling.config import Config
-from signalling.tokens import Grants, mint_token
+from signalling.tokens import Grants, TokenError, mint_token
 
 LOOPBACK = ["127.0.0.1"]
 
@@ -76,6 +76,15 @@ def token_for(
 
 
 _identities = (f"t{n}" for n in range(1_000_000))
+
+
+def token_expired(server: RunningServer, token: str) -> bool:
+    """Whether ``server`` now refuses ``token`` as expired (and for no other reason)."""
+    try:
+        server.conference.access.verify(token)
+    except TokenError as exc:
+        return exc.code == "token_expired"
+    return False
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from signalling.tokens import CLOCK_LEEWAY, TokenError
+from signalling.tokens import CLOCK_LEEWAY
 from tests.browser.conftest import eventually, published_track, wait_published
-from tests.conftest import token_for, wait_until
+from tests.conftest import token_expired, token_for, wait_until
 
 
 async def test_page_reconnects_by_itself_after_the_server_drops_its_socket(server, browsers):
@@ -62,7 +62,7 @@ async def test_page_rejoins_with_its_reconnect_token_after_its_link_token_expire
     dora = await browsers("Dora", "brief", join=False)
     await dora.goto(server, "brief", token=token)
     old = await dora.wait_joined()
-    await wait_until(lambda: _expired(server, token), timeout=10)
+    await wait_until(lambda: token_expired(server, token), timeout=10)
 
     server.conference.rooms["brief"].peers[old].disconnect("dropped by the test")
     await dora.page.wait_for_function(
@@ -72,11 +72,3 @@ async def test_page_rejoins_with_its_reconnect_token_after_its_link_token_expire
     )
     new = await dora.wait_joined()
     assert server.conference.rooms["brief"].peers[new].identity == "dora"
-
-
-def _expired(server, token: str) -> bool:
-    try:
-        server.conference.access.verify(token)
-    except TokenError as exc:
-        return exc.code == "token_expired"
-    return False
