@@ -34,21 +34,11 @@ export class LocalMedia {
     const { call } = this;
     if (this.busy.has("microphone") || (!muted && !call.mayPublish("microphone"))) return;
     if (!muted && !this.local.microphone) {
-      this.busy.add("microphone");
-      try {
-        this.local.microphone = await getMicrophone(this.devices.micId);
-        this.#ended(this.local.microphone, "microphone");
-      } catch (err) {
-        call.emit("notice", { text: err instanceof MediaError ? err.message : String(err), tone: "error" });
-        return;
-      } finally {
-        this.busy.delete("microphone");
-      }
-      if (call.state === "left") {
-        this.local.microphone?.stop();
-        return;
-      }
-      await call.pub?.replace("microphone", this.local.microphone);
+      const track = await this.#open("microphone", () => getMicrophone(this.devices.micId));
+      if (!track) return;
+      this.local.microphone = track;
+      this.#ended(track, "microphone");
+      await call.pub?.replace("microphone", track);
     }
     this.micMuted = muted;
     if (this.local.microphone) this.local.microphone.enabled = !muted; // silence, instantly undone
@@ -69,26 +59,35 @@ export class LocalMedia {
       track?.stop();
       return;
     }
-    this.busy.add("camera");
-    let track;
-    try {
-      track = await getCamera(this.devices.cameraId);
-    } catch (err) {
-      call.emit("notice", { text: err instanceof MediaError ? err.message : String(err), tone: "error" });
-      return;
-    } finally {
-      this.busy.delete("camera");
-    }
-    if (call.state === "left") {
-      track.stop();
-      return;
-    }
+    const track = await this.#open("camera", () => getCamera(this.devices.cameraId));
+    if (!track) return;
     this.local.camera = track;
     this.#ended(track, "camera");
     this.cameraOff = false;
     await call.pub?.replace("camera", track);
     call.pub?.syncMute("camera");
     call.emit("local");
+  }
+
+  // Open a device while its control is busy; null (after a notice) when that fails, or when
+  // the call was left meanwhile (the track is then stopped at once).
+  async #open(source, open) {
+    const { call } = this;
+    this.busy.add(source);
+    let track;
+    try {
+      track = await open();
+    } catch (err) {
+      call.emit("notice", { text: err instanceof MediaError ? err.message : String(err), tone: "error" });
+      return null;
+    } finally {
+      this.busy.delete(source);
+    }
+    if (call.state === "left") {
+      track.stop();
+      return null;
+    }
+    return track;
   }
 
   // A device unplugged or revoked: show it as off.
