@@ -11,7 +11,7 @@ for every subscriber of every packet.
 from __future__ import annotations
 
 import random
-from struct import pack
+from struct import Struct
 from typing import TYPE_CHECKING
 
 from aiortc import RTCRtpSender
@@ -45,7 +45,9 @@ class RtpHeaderWriter:
     """Builds RTP packets with one-byte header extensions (RFC 8285) for one m-line.
 
     The extensions Huddle sends are MID, abs-send-time and, for audio, the
-    speaker's level, each only if the subscriber negotiated it.
+    speaker's level, each only if the subscriber negotiated it. Their layout is
+    fixed per m-line, so it is worked out once here: each packet is then one
+    ``struct`` pack (header and extensions) plus its payload.
     """
 
     def __init__(self, extensions: list[RTCRtpHeaderExtensionParameters], mid: str) -> None:
@@ -55,9 +57,12 @@ class RtpHeaderWriter:
         if MID_URI in ids and 1 <= len(mid_bytes) <= 16:
             self._mid_element = bytes([ids[MID_URI] << 4 | (len(mid_bytes) - 1)]) + mid_bytes
         abs_id = ids.get(ABS_SEND_TIME_URI)
-        self._abs_prefix = bytes([abs_id << 4 | 2]) if abs_id else b""
         level_id = ids.get(AUDIO_LEVEL_URI)
-        self._level_prefix = bytes([level_id << 4]) if level_id else b""
+        # An element's one-byte header (id, length - 1) ORed with its value.
+        self._abs_tag = (abs_id << 4 | 2) << 24 if abs_id else 0
+        self._level_tag = level_id << 12 if level_id else 0
+        self._without_level, self._words = _layout(self._mid_element, bool(abs_id), False)
+        self._with_level, self._words_with_level = _layout(self._mid_element, bool(abs_id), bool(level_id))
 
     def build(
         self,
@@ -70,29 +75,43 @@ class RtpHeaderWriter:
         audio_level: tuple[bool, int] | None,
         payload: bytes,
     ) -> bytes:
-        extensions = self._mid_element
-        if self._abs_prefix:
-            extensions += self._abs_prefix + ((ntp >> 14) & 0x00FFFFFF).to_bytes(3, "big")
-        if self._level_prefix and audio_level is not None:
-            extensions += self._level_prefix + bytes(
-                [(0x80 if audio_level[0] else 0) | (audio_level[1] & 0x7F)]
+        second = (marker << 7) | payload_type
+        mid = self._mid_element
+        abs_tag = self._abs_tag
+        if self._level_tag and audio_level is not None:
+            level = self._level_tag | (0x80 if audio_level[0] else 0) | (audio_level[1] & 0x7F)
+            words = self._words_with_level
+            if abs_tag:
+                abs_send_time = abs_tag | ((ntp >> 14) & 0x00FFFFFF)
+                header = self._with_level.pack(
+                    0x90, second, seq, timestamp, ssrc, 0xBEDE, words, mid, abs_send_time, level
+                )
+            else:
+                header = self._with_level.pack(0x90, second, seq, timestamp, ssrc, 0xBEDE, words, mid, level)
+        elif not self._words:
+            header = self._without_level.pack(0x80, second, seq, timestamp, ssrc)
+        elif abs_tag:
+            abs_send_time = abs_tag | ((ntp >> 14) & 0x00FFFFFF)
+            header = self._without_level.pack(
+                0x90, second, seq, timestamp, ssrc, 0xBEDE, self._words, mid, abs_send_time
             )
-        if not extensions:
-            return pack("!BBHLL", 0x80, (marker << 7) | payload_type, seq, timestamp, ssrc) + payload
-        padding = -len(extensions) % 4
-        if padding:
-            extensions += bytes(padding)
-        header = pack(
-            "!BBHLLHH",
-            0x90,
-            (marker << 7) | payload_type,
-            seq,
-            timestamp,
-            ssrc,
-            0xBEDE,
-            len(extensions) >> 2,
-        )
-        return header + extensions + payload
+        else:
+            header = self._without_level.pack(0x90, second, seq, timestamp, ssrc, 0xBEDE, self._words, mid)
+        return header + payload
+
+
+def _layout(mid_element: bytes, abs_send_time: bool, audio_level: bool) -> tuple[Struct, int]:
+    """The header-and-extensions struct for these elements, and the extension length in words.
+
+    Elements in order: MID (bytes), abs-send-time (4 bytes), audio level (2 bytes), padding.
+    No element at all: the plain 12-byte header, length 0.
+    """
+    size = len(mid_element) + (4 if abs_send_time else 0) + (2 if audio_level else 0)
+    if not size:
+        return Struct("!BBHLL"), 0
+    padding = -size % 4
+    elements = f"{len(mid_element)}s" + ("L" if abs_send_time else "") + ("H" if audio_level else "")
+    return Struct(f"!BBHLLHH{elements}{padding}x"), (size + padding) >> 2
 
 
 class DownTrack:
