@@ -5,6 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+
+from sfu.downtrack import ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, MID_URI, RtpHeaderWriter
+from sfu.tracks import ntp_now
 from tests.media_checks import COLOURS, TONES, audio_tone, close_to, media_for, tracks_by_sender, video_colour
 
 
@@ -67,3 +73,19 @@ async def test_late_joiner_decodes_three_publishers_within_1_5_seconds(clients):
     for participant_id, frame, elapsed in results:
         assert close_to(dominant_colour(frame), COLOURS[by_id[participant_id]])
         assert elapsed < 1.5, f"video from {participant_id} took {elapsed:.2f} s"
+
+
+@pytest.mark.parametrize("audio_level", [None, (True, 40)])
+@pytest.mark.parametrize("uris", [(), (MID_URI,), (MID_URI, ABS_SEND_TIME_URI), (MID_URI, AUDIO_LEVEL_URI)])
+def test_written_packets_parse_as_rtp_with_the_negotiated_extensions(uris, audio_level):
+    extensions = [RTCRtpHeaderExtensionParameters(id=index + 3, uri=uri) for index, uri in enumerate(uris)]
+    ntp = ntp_now()
+    data = RtpHeaderWriter(extensions, "12").build(111, 1, 65535, 0xFFFFFFFF, 1234, ntp, audio_level, b"abc")
+    extensions_map = HeaderExtensionsMap()
+    extensions_map.configure(RTCRtpParameters(headerExtensions=extensions))
+    packet = RtpPacket.parse(data, extensions_map)
+    assert (packet.payload_type, packet.marker, packet.sequence_number) == (111, 1, 65535)
+    assert (packet.timestamp, packet.ssrc, packet.payload) == (0xFFFFFFFF, 1234, b"abc")
+    assert packet.extensions.mid == ("12" if MID_URI in uris else None)
+    assert packet.extensions.abs_send_time == ((ntp >> 14) & 0xFFFFFF if ABS_SEND_TIME_URI in uris else None)
+    assert packet.extensions.audio_level == (audio_level if AUDIO_LEVEL_URI in uris else None)
