@@ -68,6 +68,13 @@ class ChatStore:
             self._db = None
         self._executor.shutdown(wait=True)
 
+    async def __aenter__(self) -> ChatStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
     async def append(
         self, room: str, identity: str, participant_id: str, name: str, client_id: str, text: str
     ) -> tuple[ChatMessage, bool]:

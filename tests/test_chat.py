@@ -113,12 +113,8 @@ async def test_acknowledged_messages_survive_kill_9(server_process: ServerProces
     assert len(acked) >= 50
 
     # every acknowledged message is in the store the killed server left behind
-    store = ChatStore(Config(data_dir=server_process.data_dir).chat_db_path)
-    await store.open()
-    try:
+    async with ChatStore(Config(data_dir=server_process.data_dir).chat_db_path) as store:
         stored = await store.recent("crash", 1000)
-    finally:
-        await store.close()
     assert {m["id"] for m in acked} <= {m.id for m in stored}
     assert [m.text for m in stored] == [f"m{i}" for i in range(len(stored))], "stored in send order"
 

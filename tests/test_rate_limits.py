@@ -191,12 +191,8 @@ async def test_a_flooder_is_limited_and_the_others_chat_and_video_go_on(tmp_path
         await call.close()
         await server.stop()
 
-    store = ChatStore(Config(data_dir=server.data_dir).chat_db_path)
-    await store.open()
-    try:
+    async with ChatStore(Config(data_dir=server.data_dir).chat_db_path) as store:
         stored = await store.recent("flood", 100_000)
-    finally:
-        await store.close()
     spam = [m.text for m in stored if m.identity == flooder.identity]
     most = CHAT_RATE.burst + CHAT_RATE.per_second * (seconds + 1)
     assert 0 < len(spam) <= most, f"{len(spam)} of {chat_sent} flood messages stored (at most {most})"
@@ -216,12 +212,8 @@ async def test_chat_over_the_limit_is_refused_per_message(server, clients):
     assert all(results[i].code == "rate_limited" for i in refused)
     assert all(isinstance(r, dict) for i, r in enumerate(results) if i not in refused)
     assert refused and min(refused) >= burst, f"the burst passes, not all that follows: {refused}"
-    store = ChatStore(server.config.chat_db_path)
-    await store.open()
-    try:
+    async with ChatStore(server.config.chat_db_path) as store:
         stored = await store.recent("burst", 1000)
-    finally:
-        await store.close()
     assert {m.client_id for m in stored} == {f"c{i}" for i in range(len(results)) if i not in refused}
 
 
