@@ -105,11 +105,12 @@ class UpTrack:
             self._last_remb_ms = arrival_time_ms
             await self._send_remb(MAX_VIDEO_BITRATE, [packet.ssrc])
 
-        if not self.forwarding:
+        downtracks = self.downtracks
+        if not downtracks or not self.forwarding:
             return
         keyframe = self._is_keyframe is None or self._is_keyframe(packet.payload)
         ntp = ntp_now()
-        for downtrack in self.downtracks:
+        for downtrack in downtracks:
             await downtrack.forward(packet, keyframe, ntp)
 
     def set_forwarding(self, forwarding: bool) -> None:
