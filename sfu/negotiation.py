@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiortc import RTCConfiguration, RTCIceCandidate, RTCPeerConnection
 from aiortc.rtcconfiguration import RTCBundlePolicy
-from aiortc.sdp import SessionDescription, candidate_from_sdp
+from aiortc.sdp import MediaDescription, SessionDescription, candidate_from_sdp
 
 from .codecs import PREFERRED_CODECS
 from .errors import InvalidCandidate, InvalidSdp, UnsupportedCodec
@@ -47,6 +47,11 @@ def active_port_zero_mids(sdp: str) -> set[str]:
     return mids
 
 
+def m_line_in_use(media: MediaDescription, bundle_only: set[str]) -> bool:
+    """False for an m-line refused or removed by port 0, unless it is bundle-only."""
+    return media.port != 0 or media.rtp.muxId in bundle_only
+
+
 def check_publishable_codecs(description: SessionDescription, bundle_only: set[str]) -> None:
     """Refuse an offer with an audio/video m-line Huddle cannot forward.
 
@@ -54,7 +59,7 @@ def check_publishable_codecs(description: SessionDescription, bundle_only: set[s
     in a state no later offer can repair, so this runs first.
     """
     for media in description.media:
-        if media.kind not in PREFERRED_CODECS or (media.port == 0 and media.rtp.muxId not in bundle_only):
+        if media.kind not in PREFERRED_CODECS or not m_line_in_use(media, bundle_only):
             continue
         supported = {m.lower() for m in PREFERRED_CODECS[media.kind]}
         offered = [c.mimeType for c in media.rtp.codecs]

@@ -25,6 +25,7 @@ from .negotiation import (
     active_port_zero_mids,
     add_remote_candidate,
     check_publishable_codecs,
+    m_line_in_use,
     parse_sdp,
     server_configuration,
 )
@@ -91,7 +92,7 @@ class PublisherConnection:
                 media = media_by_mid.get(transceiver.mid)
                 sending = (
                     media is not None
-                    and (media.port != 0 or media.rtp.muxId in bundle_only)
+                    and m_line_in_use(media, bundle_only)
                     and media.direction in SENDING_DIRECTIONS
                 )
                 existing = by_mid.get(transceiver.mid)
@@ -127,9 +128,11 @@ class PublisherConnection:
         allowed: frozenset[str] | None,
     ) -> None:
         for media in description.media:
-            if media.kind not in SOURCE_KINDS.values() or media.direction not in SENDING_DIRECTIONS:
-                continue
-            if media.port == 0 and media.rtp.muxId not in bundle_only:
+            if (
+                media.kind not in SOURCE_KINDS.values()
+                or media.direction not in SENDING_DIRECTIONS
+                or not m_line_in_use(media, bundle_only)
+            ):
                 continue
             source = sources.get(media.rtp.muxId or "", default_source(media.kind))
             if SOURCE_KINDS.get(source) != media.kind:
