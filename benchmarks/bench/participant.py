@@ -53,10 +53,9 @@ class TrackStats:
         self.subscriber = subscriber
         self.publisher = publisher
         self.kind = kind
-        self.packets = 0
         self.bytes = 0  # media payload bytes, without the stamp trailer
         self.retransmissions = 0
-        self.seq = StreamCounter()
+        self.seq = StreamCounter()  # also counts the media packets
         self.first_highest: int | None = None
         self.jitter = Jitter(CLOCK_RATES[kind])
         self.latency = Samples()
@@ -68,30 +67,33 @@ class TrackStats:
         self._start: Window | None = None
         self._end: Window | None = None
 
+    @property
+    def packets(self) -> int:
+        return self.seq.received
+
     def add(self, packet: RtpPacket) -> None:
-        now = time.time()
         if self._media_payload_type is None:
             self._media_payload_type = packet.payload_type
         elif packet.payload_type != self._media_payload_type:  # RTX: not in the server's packets_out
             self.retransmissions += 1
             return
+        arrived_us = now_us()
+        now = arrived_us / 1e6
         payload = packet.payload
         sent_us = read_stamp(payload)
-        self.packets += 1
         self.bytes += len(payload) - (TRAILER_SIZE if sent_us is not None else 0)
         self.seq.add(packet.sequence_number, packet.marker)
-        if self.first_highest is None:
-            self.first_highest = self.seq.highest
         self.jitter.add(now, packet.timestamp)
         if self.first_packet is None:
             self.first_packet = now
+            self.first_highest = self.seq.highest
         if self.first_keyframe is None and (self._keyframe is None or self._keyframe(payload)):
             self.first_keyframe = now
         if self.measuring and sent_us is not None:
-            self.latency.add((now_us() - sent_us) / 1000)
+            self.latency.add((arrived_us - sent_us) / 1000)
 
     def _now(self) -> Window:
-        return Window(self.packets, self.bytes, self.seq.highest if self.first_highest is not None else None)
+        return Window(self.packets, self.bytes, self.seq.highest if self.packets else None)
 
     def start_window(self) -> None:
         self._start = self._now()
