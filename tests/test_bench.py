@@ -48,17 +48,6 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-async def dev_server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
-    """A development server: no API keys, tokens from /api/dev/token."""
-    server = ServerProcess(tmp_path / "dev-data")
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
 async def keyed_server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
     """A server that admits only tokens signed with API_KEY."""
     env = {**os.environ, "HUDDLE_API_KEYS": f"{API_KEY}:{API_SECRET}"}
@@ -76,11 +65,11 @@ def scenario(kind: str, **fields: Any) -> Scenario:
 
 
 async def test_meeting_counts_every_packet_and_chat_message_and_agrees_with_the_server(
-    dev_server: ServerProcess, clips: Path
+    server_process: ServerProcess, clips: Path
 ) -> None:
     run = await run_scenario(
         scenario("meeting", participants=3, duration=5, chat_rate=6),
-        Target(url=dev_server.url),
+        Target(url=server_process.url),
         cache_dir=clips,
     )
     assert_valid(run, "run")
@@ -117,9 +106,9 @@ async def test_meeting_counts_every_packet_and_chat_message_and_agrees_with_the_
 
 
 async def test_latency_grows_by_a_known_hold_and_audio_only_rooms_carry_audio_tracks(
-    dev_server: ServerProcess, clips: Path
+    server_process: ServerProcess, clips: Path
 ) -> None:
-    target = Target(url=dev_server.url)
+    target = Target(url=server_process.url)
     audio = scenario("audio", participants=3, duration=3)
     plain = await run_scenario(audio, target, cache_dir=clips)
     held = await run_scenario(audio, target, cache_dir=clips, delay=HELD_MS / 1000)
