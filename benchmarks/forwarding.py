@@ -41,8 +41,8 @@ from .processes import (
     ServerProcess,
     cpu_seconds,
     free_port,
-    log_tail,
     machine_cpu,
+    read_message,
     server_process,
     stop_process,
 )
@@ -134,14 +134,7 @@ class ClientWorker:
         return self.process.pid
 
     async def _read(self, timeout: float) -> dict:
-        assert self.process.stdout is not None
-        line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
-        if not line:
-            raise RuntimeError(f"client worker exited; log:\n{log_tail(self.log)}")
-        message = json.loads(line)
-        if message.get("event") == "error":
-            raise RuntimeError(f"client worker failed: {message['message']}; log:\n{log_tail(self.log)}")
-        return message
+        return await read_message(self.process, self.log, timeout, "client worker")
 
     async def ready(self) -> None:
         message = await self._read(WORKER_TIMEOUT)

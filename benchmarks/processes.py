@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -55,6 +57,27 @@ def log_tail(path: Path, lines: int = 30) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
+
+
+class WorkerError(RuntimeError):
+    """A worker process exited, reported an error, or did not answer in time."""
+
+
+async def read_message(
+    process: asyncio.subprocess.Process, log: Path, timeout: float, name: str = "worker"
+) -> dict[str, Any]:
+    """The next JSON line a worker writes on stdout; its ``{"event": "error"}`` is raised."""
+    assert process.stdout is not None
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), timeout)
+    except TimeoutError:
+        raise WorkerError(f"{name} did not answer within {timeout} s; log:\n{log_tail(log)}") from None
+    if not line:
+        raise WorkerError(f"{name} exited; log:\n{log_tail(log)}")
+    message = json.loads(line)
+    if message.get("event") == "error":
+        raise WorkerError(f"{name} failed: {message['message']}; log:\n{log_tail(log)}")
+    return message
 
 
 async def stop_process(process: asyncio.subprocess.Process) -> None:

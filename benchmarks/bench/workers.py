@@ -10,15 +10,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.processes import cpu_seconds, log_tail, stop_process
+from benchmarks.processes import cpu_seconds, read_message, stop_process
 
 LOAD_TIMEOUT = 300.0  # the first run encodes the clips
 COMMAND_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
-
-
-class WorkerError(RuntimeError):
-    pass
 
 
 class WorkerProcess:
@@ -48,19 +44,7 @@ class WorkerProcess:
         return worker
 
     async def read(self, timeout: float) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        try:
-            line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
-        except TimeoutError:
-            raise WorkerError(
-                f"worker did not answer within {timeout} s; log:\n{log_tail(self.log)}"
-            ) from None
-        if not line:
-            raise WorkerError(f"worker exited; log:\n{log_tail(self.log)}")
-        message = json.loads(line)
-        if message.get("event") == "error":
-            raise WorkerError(f"worker failed: {message['message']}; log:\n{log_tail(self.log)}")
-        return message
+        return await read_message(self.process, self.log, timeout)
 
     async def command(self, name: str, timeout: float = COMMAND_TIMEOUT, **fields: Any) -> dict[str, Any]:
         async with self._lock:
