@@ -28,7 +28,7 @@ from signalling.turn import CoturnOptions, TurnSettings, render_coturn_config, t
 from tests import turn_fixtures
 from tests.conftest import LOOPBACK, RunningServer, ServerProcess
 from tests.media_checks import close_to, video_colour
-from tests.turn_fixtures import SECRET, Coturn, huddle_with_turn, nominated_pair
+from tests.turn_fixtures import SECRET, Coturn, huddle_with_turn, nominated_pair, relayed_and_direct
 
 
 def test_credentials_match_the_turn_rest_api_scheme():
@@ -142,11 +142,7 @@ def _selected_local_candidate_type(sender_or_receiver) -> str:
 
 
 async def test_relay_only_client_exchanges_media_through_coturn(turn_server, coturn):
-    relayed = HuddleClient(
-        turn_server.url, name="Relayed", host_addresses=LOOPBACK, ice_transport_policy="relay"
-    )
-    direct = HuddleClient(turn_server.url, name="Direct", host_addresses=LOOPBACK)
-    try:
+    async with relayed_and_direct(turn_server.url) as (relayed, direct):
         joined = await relayed.join("turn")
         (ice_server,) = joined["ice_servers"]
         assert ice_server["urls"] == [coturn.url]
@@ -167,9 +163,6 @@ async def test_relay_only_client_exchanges_media_through_coturn(turn_server, cot
         assert _selected_local_candidate_type(to_relayed.receiver) == "relay"
         # (Which pair the direct client ends on is aioice's race: with aggressive nomination
         # the first check to succeed wins, host or relay; so nothing is asserted about it.)
-    finally:
-        await direct.close()
-        await relayed.close()
 
 
 async def test_the_secret_is_never_logged(turn_server, coturn, caplog):

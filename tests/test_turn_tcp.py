@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from huddle_client import HuddleClient
 from huddle_client.synthetic import ColourVideoTrack
 from tests import turn_fixtures
-from tests.conftest import LOOPBACK, RunningServer
+from tests.conftest import RunningServer
 from tests.media_checks import close_to, video_colour
-from tests.turn_fixtures import Coturn, huddle_with_turn, nominated_pair
+from tests.turn_fixtures import Coturn, huddle_with_turn, nominated_pair, relayed_and_direct
 
 coturn = turn_fixtures.coturn
 
@@ -30,11 +29,7 @@ async def tcp_turn_server(tmp_path: Path, coturn: Coturn) -> AsyncIterator[Runni
 
 
 async def test_relay_only_client_over_turn_tcp_exchanges_media(tcp_turn_server, coturn):
-    relayed = HuddleClient(
-        tcp_turn_server.url, name="Relayed", host_addresses=LOOPBACK, ice_transport_policy="relay"
-    )
-    direct = HuddleClient(tcp_turn_server.url, name="Direct", host_addresses=LOOPBACK)
-    try:
+    async with relayed_and_direct(tcp_turn_server.url) as (relayed, direct):
         joined = await relayed.join("tcp")
         (ice_server,) = joined["ice_servers"]
         assert ice_server["urls"] == [f"turn:127.0.0.1:{coturn.port}?transport=tcp"]
@@ -56,9 +51,6 @@ async def test_relay_only_client_over_turn_tcp_exchanges_media(tcp_turn_server, 
             # The relayed address is coturn's, the remote one the SFU's.
             assert pair.local_candidate.host == "127.0.0.1"
             assert pair.remote_candidate.type == "host"
-    finally:
-        await direct.close()
-        await relayed.close()
 
 
 async def test_relay_only_client_joining_a_call_in_progress_subscribes_through_turn(tcp_turn_server, coturn):
@@ -66,11 +58,7 @@ async def test_relay_only_client_joining_a_call_in_progress_subscribes_through_t
     that offer creates must already have the TURN server. (It used to race join():
     tests/test_udp_blocked.py failed about half its runs; on loopback here the race
     rarely shows, so this checks the configuration directly.)"""
-    direct = HuddleClient(tcp_turn_server.url, name="Direct", host_addresses=LOOPBACK)
-    relayed = HuddleClient(
-        tcp_turn_server.url, name="Relayed", host_addresses=LOOPBACK, ice_transport_policy="relay"
-    )
-    try:
+    async with relayed_and_direct(tcp_turn_server.url) as (relayed, direct):
         await direct.join("late")
         await direct.publish([(ColourVideoTrack((0, 200, 0)), "camera")])
         await relayed.join("late")
@@ -80,6 +68,3 @@ async def test_relay_only_client_joining_a_call_in_progress_subscribes_through_t
         assert close_to(await video_colour(track, timeout=20), (0, 200, 0))
         connection, pair = nominated_pair(track.receiver)
         assert (pair.local_candidate.type, connection.turn_transport) == ("relay", "tcp")
-    finally:
-        await relayed.close()
-        await direct.close()

@@ -22,9 +22,10 @@ from pathlib import Path
 import pytest
 from aioice import stun
 
+from huddle_client import HuddleClient
 from signalling.config import Config
 from signalling.turn import TurnSettings
-from tests.conftest import RunningServer, free_port, start_server
+from tests.conftest import LOOPBACK, RunningServer, free_port, start_server
 
 SECRET = "test-turn-secret-5f2c9e7a"
 
@@ -146,6 +147,19 @@ async def huddle_with_turn(tmp_path: Path, turn_url: str) -> AsyncIterator[Runni
         yield running
     finally:
         await asyncio.wait_for(runner.cleanup(), timeout=20)
+
+
+@asynccontextmanager
+async def relayed_and_direct(url: str) -> AsyncIterator[tuple[HuddleClient, HuddleClient]]:
+    """Two clients of the Huddle at ``url``, both closed at the end: one that may use
+    relay (TURN) candidates only, and one that reaches the SFU directly on loopback."""
+    relayed = HuddleClient(url, name="Relayed", host_addresses=LOOPBACK, ice_transport_policy="relay")
+    direct = HuddleClient(url, name="Direct", host_addresses=LOOPBACK)
+    try:
+        yield relayed, direct
+    finally:
+        await direct.close()
+        await relayed.close()
 
 
 def nominated_pair(sender_or_receiver: object) -> tuple[object, object]:
