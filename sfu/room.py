@@ -66,11 +66,10 @@ class MediaRoom:
         participant = self.participants[participant_id]
         if participant.subscribes == subscribes:
             return
+        participant.subscribes = subscribes
         if subscribes:
-            participant.subscribes = True
             await participant.subscribe(self.uptracks(exclude=participant_id))
         else:
-            participant.subscribes = False
             await participant.unsubscribe(list(participant.subscriber.subscriptions))
 
     async def leave(self, participant_id: str) -> list[TrackInfo]:
