@@ -136,11 +136,9 @@ def sfu_gathering() -> Iterator[None]:
 def _bind(address: str, ports: PortRange | None) -> socket.socket:
     """A non-blocking UDP socket on ``address``: inside ``ports``, or any port if None."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    candidates = (
-        [0]
-        if ports is None
-        else [ports.low + (_settings.next_port + i) % len(ports) for i in range(len(ports))]
-    )
+    # Round the range from where the last search ended; lazily: most binds take the first port.
+    start = _settings.next_port
+    candidates = (0,) if ports is None else (ports.low + (start + i) % len(ports) for i in range(len(ports)))
     for port in candidates:
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
