@@ -55,17 +55,14 @@ class Conference:
     # --- rooms ------------------------------------------------------------------
 
     def create_room(self, room_id: str, options: RoomOptions | None = None) -> Room:
-        room = self.rooms.get(room_id)
-        if room is not None:
-            if options is not None:
-                room.options = options
-            return room
+        """A new, empty room (it expires if nobody joins in time)."""
+        if room_id in self.rooms:
+            raise ProtocolError("room_exists", f"room {room_id} already exists")
         if len(self.rooms) >= self.config.max_rooms:
             raise ProtocolError("too_many_rooms", f"this server holds at most {self.config.max_rooms} rooms")
         room = self.rooms[room_id] = Room(room_id, options or RoomOptions())
         self._notify("room_started", {"room": room_id})
-        if not room.peers:
-            self.schedule_expiry(room)
+        self.schedule_expiry(room)
         return room
 
     async def close_room(self, room_id: str, reason: str) -> None:
@@ -361,9 +358,6 @@ class Conference:
         if room is None:
             return None
         return next((p for p in (*room.peers.values(), *room.lobby.values()) if p.identity == identity), None)
-
-    def broadcast(self, room: Room, message: dict[str, Any]) -> None:
-        self._broadcast(room, message, None)
 
     def _broadcast(self, room: Room, message: dict[str, Any], exclude: Peer | None) -> None:
         for peer in list(room.peers.values()):

@@ -30,8 +30,6 @@ class Moderation:
         return room
 
     def create_room(self, room_id: str, options: RoomOptions) -> Room:
-        if room_id in self.conference.rooms:
-            raise ProtocolError("room_exists", f"room {room_id} already exists")
         return self.conference.create_room(room_id, options)
 
     async def update_room(self, room_id: str, changes: dict[str, Any]) -> Room:
