@@ -63,13 +63,6 @@ _Validator = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
 _VALIDATORS = {name: _Validator(schema) for name, schema in REQUEST_BODIES.items()}
 
 
-class ApiError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 def error_response(code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
     status = STATUS_OF.get(code, 400)
     if status == 401:
@@ -84,7 +77,7 @@ async def json_errors(request: web.Request, handler: Callable[[web.Request], Awa
         return await handler(request)
     try:
         return await handler(request)
-    except (ApiError, ProtocolError) as exc:
+    except ProtocolError as exc:
         return error_response(exc.code, exc.message)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -101,37 +94,37 @@ def authorize(request: web.Request, server_only: bool) -> AccessToken:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise ApiError("token_missing", "send Authorization: Bearer <admin access token>")
+        raise ProtocolError("token_missing", "send Authorization: Bearer <admin access token>")
     if len(token) > 8192:
-        raise ApiError("token_invalid", "the token is too long")
+        raise ProtocolError("token_invalid", "the token is too long")
     try:
         access = request.app[moderation_key].conference.access.verify(token)
     except TokenError as exc:
-        raise ApiError(exc.code, exc.message) from exc
+        raise ProtocolError(exc.code, exc.message) from exc
     if not access.grants.admin:
-        raise ApiError("permission_denied", "this token has no admin grant")
+        raise ProtocolError("permission_denied", "this token has no admin grant")
     if access.room is not None:
         if server_only:
-            raise ApiError("permission_denied", "only a server admin token (no room) may do this")
+            raise ProtocolError("permission_denied", "only a server admin token (no room) may do this")
         if access.room != request.match_info.get("room"):
-            raise ApiError("permission_denied", f"this token administers room {access.room} only")
+            raise ProtocolError("permission_denied", f"this token administers room {access.room} only")
     return access
 
 
 async def _body(request: web.Request, schema_name: str) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise ApiError("request_too_large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
+        raise ProtocolError("request_too_large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
     raw = await request.read()  # aiohttp itself stops at client_max_size (413)
     if len(raw) > MAX_BODY_BYTES:
-        raise ApiError("request_too_large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
+        raise ProtocolError("request_too_large", f"bodies are limited to {MAX_BODY_BYTES} bytes")
     try:
         data = json.loads(raw)
         error = next(iter(_VALIDATORS[schema_name].iter_errors(data)), None)
     except (ValueError, RecursionError) as exc:
-        raise ApiError("invalid_request", "the body is not valid JSON") from exc
+        raise ProtocolError("invalid_request", "the body is not valid JSON") from exc
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "body"
-        raise ApiError("invalid_request", f"{where}: {error.message[:200]}")
+        raise ProtocolError("invalid_request", f"{where}: {error.message[:200]}")
     return data
 
 

@@ -11,10 +11,11 @@ from aiohttp import web
 
 import sfu.network
 
-from .admin_api import ApiError, add_admin_routes, authorize, error_response
+from .admin_api import add_admin_routes, authorize, error_response
 from .chat_store import ChatStore
 from .conference import Conference
 from .config import Config
+from .protocol import ProtocolError
 from .security import origin_guard, security_headers
 from .session import websocket_handler
 from .tokens import Grants, TokenError, mint_token
@@ -60,7 +61,7 @@ async def metrics(request: web.Request) -> web.Response:
     if not (config.dev_tokens or config.public_metrics):
         try:
             authorize(request, server_only=True)
-        except ApiError as exc:
+        except ProtocolError as exc:
             return error_response(exc.code, exc.message)
     conference = request.app[conference_key]
     counters = conference.media.counters
