@@ -86,9 +86,7 @@ class Conference:
         room = self.rooms.get(room_id)
         access, grants = self.access.admit(token, room_id, room.grant_changes if room else {})
         room = room or self.create_room(room_id)
-        for previous in [
-            p for p in (*room.peers.values(), *room.lobby.values()) if p.identity == access.identity
-        ]:
+        for previous in [p for p in room.everyone() if p.identity == access.identity]:
             # The same person reconnecting (a new tab, a dropped network): the new
             # connection replaces the old one, which may not know yet that it is dead.
             previous.disconnect("replaced by a new connection")
@@ -357,7 +355,7 @@ class Conference:
         room = self.rooms.get(room_id)
         if room is None:
             return None
-        return next((p for p in (*room.peers.values(), *room.lobby.values()) if p.identity == identity), None)
+        return next((p for p in room.everyone() if p.identity == identity), None)
 
     def _broadcast(self, room: Room, message: dict[str, Any], exclude: Peer | None) -> None:
         for peer in list(room.peers.values()):

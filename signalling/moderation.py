@@ -49,8 +49,7 @@ class Moderation:
     # --- participants -----------------------------------------------------------
 
     def participants(self, room_id: str) -> list[Peer]:
-        room = self.room(room_id)
-        return [*room.peers.values(), *room.lobby.values()]
+        return self.room(room_id).everyone()
 
     def participant(self, room_id: str, identity: str) -> Peer:
         self.room(room_id)

@@ -102,6 +102,10 @@ class Room:
     created_at: float = field(default_factory=time.time)
     expiry: asyncio.TimerHandle | None = None
 
+    def everyone(self) -> list[Peer]:
+        """Admitted participants, then those waiting in the lobby."""
+        return [*self.peers.values(), *self.lobby.values()]
+
     def visible_peers(self) -> list[Peer]:
         return [p for p in self.peers.values() if not p.grants.hidden]
 
