@@ -123,22 +123,24 @@ class ServerProcess:
         return values
 
 
-async def _wait_healthy(server: ServerProcess, timeout: float) -> None:
+async def wait_healthy(url: str, process: asyncio.subprocess.Process, log: Path, timeout: float) -> None:
+    """Poll ``url``/healthz until it answers 200; fail with the log's tail if ``process`` exits first."""
+
     async def poll() -> None:
-        async with aiohttp.ClientSession() as session:
-            while True:
-                if server.process.returncode is not None:
-                    raise RuntimeError(f"server exited with {server.process.returncode}")
-                with contextlib.suppress(aiohttp.ClientError, OSError):
-                    async with session.get(server.url + "/healthz") as response:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            while process.returncode is None:
+                with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+                    async with session.get(url + "/healthz") as response:
                         if response.status == 200:
                             return
                 await asyncio.sleep(0.1)
+            raise RuntimeError(f"exited with {process.returncode}")
 
     try:
         await asyncio.wait_for(poll(), timeout)
     except (TimeoutError, RuntimeError) as exc:
-        raise RuntimeError(f"server did not start ({exc}); log:\n{log_tail(server.log)}") from exc
+        message = f"server at {url} did not become healthy ({exc or 'timeout'}); log:\n{log_tail(log)}"
+        raise RuntimeError(message) from exc
 
 
 @contextlib.asynccontextmanager
@@ -152,7 +154,7 @@ async def server_process(
         )
     server = ServerProcess(process, f"http://127.0.0.1:{port}", log)
     try:
-        await _wait_healthy(server, startup_timeout)
+        await wait_healthy(server.url, process, log, startup_timeout)
         yield server
     finally:
         await stop_process(process)

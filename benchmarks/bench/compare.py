@@ -22,9 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-import aiohttp
-
-from ..processes import free_port, log_tail
+from ..processes import free_port, wait_healthy
 from .runner import run_scenario
 from .scenarios import Scenario, Target
 
@@ -237,24 +235,6 @@ async def stop_group(process: asyncio.subprocess.Process) -> None:
             return
         except TimeoutError:
             continue
-
-
-async def wait_healthy(url: str, process: asyncio.subprocess.Process, log: Path, timeout: float) -> None:
-    async def poll() -> None:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-            while process.returncode is None:
-                with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
-                    async with session.get(url + "/healthz") as response:
-                        if response.status == 200:
-                            return
-                await asyncio.sleep(0.1)
-            raise RuntimeError(f"exited with {process.returncode}")
-
-    try:
-        await asyncio.wait_for(poll(), timeout)
-    except (TimeoutError, RuntimeError) as exc:
-        message = f"server at {url} did not become healthy ({exc or 'timeout'}); log:\n{log_tail(log)}"
-        raise RuntimeError(message) from exc
 
 
 async def run_compare(
