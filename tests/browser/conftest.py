@@ -57,6 +57,7 @@ PALETTE: list[tuple[tuple[int, int, int], float]] = [
 ]
 
 WAIT = 20.0  # seconds: the bound of every wait for the page, unless a test says otherwise
+TILE = "([p, k]) => window.__huddleTest.tile(p, k)"  # the tile of participant p's track kind k
 
 
 def close_to(colour: list[int] | None, expected: tuple[int, int, int], tolerance: int = 45) -> bool:
@@ -192,7 +193,36 @@ class BrowserParticipant:
         return await self.page.evaluate(f"(() => {{ const h = window.huddle; return {expression}; }})()")
 
     async def tile(self, participant_id: str, kind: str = "camera") -> dict[str, Any]:
-        return await self.page.evaluate("([p, k]) => window.__huddleTest.tile(p, k)", [participant_id, kind])
+        return await self.page.evaluate(TILE, [participant_id, kind])
+
+    async def wait_tile(
+        self, participant_id: str, check: Callable[[dict[str, Any]], bool], what: str, kind: str = "camera"
+    ) -> dict[str, Any]:
+        """Wait until ``check`` holds for the tile of ``participant_id``'s ``kind`` on this page."""
+        return await eventually(self.page, TILE, [participant_id, kind], check, what=what)
+
+    async def wait_count(self, selector: str, count: int, what: str) -> None:
+        """Wait until the badge ``selector`` reads ``count``, and check that it is shown."""
+        await eventually(
+            self.page,
+            "(s) => document.querySelector(s).textContent.trim()",
+            selector,
+            check=lambda text: text == str(count),
+            what=what,
+        )
+        assert await self.visible(selector), f"{selector} is hidden"
+
+    async def copy_invite(self, server_url: str, link: str) -> None:
+        """Click #invite-button and wait until the clipboard holds ``link``."""
+        await self.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server_url)
+        await self.page.evaluate("() => navigator.clipboard.writeText('nothing yet')")
+        await self.page.click("#invite-button")
+        await eventually(
+            self.page,
+            "() => navigator.clipboard.readText()",
+            check=lambda text: text == link,
+            what=f"#invite-button copies {link}",
+        )
 
     async def video_flowing(
         self,

@@ -7,7 +7,6 @@ import asyncio
 
 from tests.browser.conftest import WAIT, BrowserParticipant, eventually, published_track, wait_published
 
-TILE = "([p, k]) => window.__huddleTest.tile(p, k)"
 CONTROLS = [
     "mic-button",
     "camera-button",
@@ -61,12 +60,8 @@ async def pair(server, browsers, room: str) -> tuple[BrowserParticipant, Browser
 
 
 async def marks_seen(viewer: BrowserParticipant, of: str, mic_muted: str, camera_off: str, what: str) -> None:
-    await eventually(
-        viewer.page,
-        TILE,
-        [of, "camera"],
-        lambda t: t["present"] and t["micMuted"] == mic_muted and t["cameraOff"] == camera_off,
-        what=what,
+    await viewer.wait_tile(
+        of, lambda t: t["present"] and t["micMuted"] == mic_muted and t["cameraOff"] == camera_off, what
     )
 
 
@@ -174,18 +169,6 @@ async def check_active_speaker(alice: BrowserParticipant, bob: BrowserParticipan
     )
 
 
-async def check_invite(server, room: str, alice: BrowserParticipant) -> None:
-    await alice.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
-    await alice.page.evaluate("() => navigator.clipboard.writeText('nothing yet')")
-    await alice.page.click("#invite-button")
-    await eventually(
-        alice.page,
-        "() => navigator.clipboard.readText()",
-        check=lambda text: text == f"{server.url}/r/{room}",
-        what="#invite-button copies the room link",
-    )
-
-
 async def test_controls_are_named_focusable_keyboard_driven_and_copy_the_invite(server, browsers):
     room = "keyboard"
     alice, bob = await pair(server, browsers, room)
@@ -193,7 +176,7 @@ async def test_controls_are_named_focusable_keyboard_driven_and_copy_the_invite(
 
     await check_names_and_focus(alice)
     await check_shortcuts(server, room, alice, bob)
-    await check_invite(server, room, alice)
+    await alice.copy_invite(server.url, f"{server.url}/r/{room}")
 
 
 # Where the tiles and controls are, whether they are visible and not covered (the element at

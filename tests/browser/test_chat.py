@@ -67,13 +67,7 @@ async def test_unread_count_while_the_chat_panel_is_closed(server, browsers):
 
     await alice.send_chat("one")
     await alice.send_chat("two")
-    await eventually(
-        bob.page,
-        "() => document.getElementById('chat-unread').textContent.trim()",
-        check=lambda text: text == "2",
-        what="Bob's unread count",
-    )
-    assert await bob.visible("#chat-unread")
+    await bob.wait_count("#chat-unread", 2, "Bob's unread count")
 
     await bob.open_chat()
     await eventually(

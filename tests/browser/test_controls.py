@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.browser.conftest import eventually, published_track, wait_published
+from tests.browser.conftest import published_track, wait_published
 from tests.conftest import wait_until
-
-TILE = "([p, k]) => window.__huddleTest.tile(p, k)"
 
 
 def server_muted(server, room: str, participant_id: str, source: str) -> bool:
@@ -25,33 +23,23 @@ async def test_mute_and_camera_off_are_shown_to_the_others_and_undone(server, br
     camera_pressed = await alice.page.evaluate(pressed, "#camera-button")
 
     await alice.page.click("#mic-button")
-    await eventually(
-        bob.page,
-        TILE,
-        [alice.participant_id, "camera"],
-        lambda t: t.get("micMuted") == "true",
-        what="mic muted",
-    )
+    await bob.wait_tile(alice.participant_id, lambda t: t.get("micMuted") == "true", "mic muted")
     await wait_until(lambda: server_muted(server, "quiet", alice.participant_id, "microphone"), 10)
     await alice.page.click("#camera-button")
-    await eventually(
-        bob.page,
-        TILE,
-        [alice.participant_id, "camera"],
+    await bob.wait_tile(
+        alice.participant_id,
         lambda t: t.get("cameraOff") == "true" and t.get("micMuted") == "true",
-        what="camera off (mic still muted)",
+        "camera off (mic still muted)",
     )
     assert await alice.page.evaluate(pressed, "#mic-button") != mic_pressed, "aria-pressed toggles"
     assert await alice.page.evaluate(pressed, "#camera-button") != camera_pressed
 
     await alice.page.click("#mic-button")
     await alice.page.click("#camera-button")
-    await eventually(
-        bob.page,
-        TILE,
-        [alice.participant_id, "camera"],
+    await bob.wait_tile(
+        alice.participant_id,
         lambda t: t.get("cameraOff") == "false" and t.get("micMuted") == "false",
-        what="unmuted and camera back on",
+        "unmuted and camera back on",
     )
     await wait_until(lambda: not server_muted(server, "quiet", alice.participant_id, "microphone"), 10)
     assert await alice.page.evaluate(pressed, "#mic-button") == mic_pressed
@@ -76,12 +64,11 @@ async def test_screen_share_reaches_the_other_browser_as_its_own_tile(server, br
     await bob.video_flowing(alice.participant_id, kind="camera", colour=alice.colour)
 
     await alice.page.click("#screen-button")  # stop sharing
-    await eventually(
-        bob.page,
-        TILE,
-        [alice.participant_id, "screen"],
+    await bob.wait_tile(
+        alice.participant_id,
         lambda t: not t["present"],
-        what="the screen tile goes when sharing stops",
+        "the screen tile goes when sharing stops",
+        kind="screen",
     )
     sharer = server.conference.rooms["share"].peers[alice.participant_id]
     await wait_until(lambda: all(t.info.source != "screen" for t in sharer.tracks.values()), 10)

@@ -368,14 +368,7 @@ async def test_no_passphrase_in_an_e2ee_room_asks_for_one_and_publishes_nothing(
     await wait_published(server, "sealed", dave.participant_id, {"camera", "microphone"})
     assert await dave.visible("#e2ee-indicator")
     # the invite link says the call is encrypted, and carries no passphrase
-    await dave.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
-    await dave.page.click("#invite-button")
-    await eventually(
-        dave.page,
-        "() => navigator.clipboard.readText()",
-        check=lambda text: text == f"{server.url}/r/sealed#e2ee=1",
-        what="#invite-button copies the room link with #e2ee=1",
-    )
+    await dave.copy_invite(server.url, f"{server.url}/r/sealed#e2ee=1")
     offers = wire.sent("publish_offer")
     assert offers and all('"e2ee":true' in o.replace(" ", "") for o in offers), offers[:1]
     assert not wire.mentions(PASSPHRASE)

@@ -7,8 +7,6 @@ import asyncio
 from tests.browser.conftest import WAIT, close_to, eventually, published_track, wait_published
 from tests.conftest import wait_until
 
-TILE = "([p, k]) => window.__huddleTest.tile(p, k)"
-
 # The pickers' options next to what the browser itself lists (with labels: permission is granted).
 PICKERS = """async () => {
   const options = (id) =>
@@ -125,17 +123,11 @@ async def test_joining_with_camera_or_mic_off_is_seen_by_the_others(server, brow
     def marks(camera_off: str, mic_muted: str):
         return lambda t: t["present"] and t["cameraOff"] == camera_off and t["micMuted"] == mic_muted
 
-    await eventually(
-        bob.page, TILE, [a, "camera"], marks("true", "false"), what="Bob sees Alice's camera off"
-    )
-    await eventually(
-        carol.page, TILE, [a, "camera"], marks("true", "false"), what="Carol sees Alice's camera off"
-    )
-    await eventually(page, TILE, [b, "camera"], marks("false", "true"), what="Alice sees Bob's mic muted")
-    await eventually(page, TILE, [c, "camera"], marks("true", "false"), what="Alice sees Carol's camera off")
-    await eventually(
-        bob.page, TILE, [c, "camera"], marks("true", "false"), what="Bob sees Carol's camera off"
-    )
+    await bob.wait_tile(a, marks("true", "false"), "Bob sees Alice's camera off")
+    await carol.wait_tile(a, marks("true", "false"), "Carol sees Alice's camera off")
+    await alice.wait_tile(b, marks("false", "true"), "Alice sees Bob's mic muted")
+    await alice.wait_tile(c, marks("true", "false"), "Alice sees Carol's camera off")
+    await bob.wait_tile(c, marks("true", "false"), "Bob sees Carol's camera off")
 
     # Each page's own controls agree
     pressed = "s => document.querySelector(s).getAttribute('aria-pressed')"

@@ -87,13 +87,7 @@ async def test_host_admits_one_by_click_and_rejects_another(server, browsers, ar
     assert set(room.lobby) == {guest_id, stranger_id} and set(room.peers) == {host.participant_id}
 
     # The host sees both waiting, by name as text, with a count on the people button.
-    await eventually(
-        host.page,
-        "() => document.getElementById('lobby-badge').textContent",
-        check=lambda text: text == "2",
-        what="the host's waiting count",
-    )
-    assert await host.visible("#lobby-badge")
+    await host.wait_count("#lobby-badge", 2, "the host's waiting count")
     assert "2 waiting" in await host.page.get_attribute("#people-button", "aria-label")
 
     # Chat in the room while they wait reaches neither of them.
