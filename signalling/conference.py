@@ -198,7 +198,7 @@ class Conference:
                     "e2ee_required", "this room requires end-to-end encrypted media (publish with e2ee)"
                 ) from None
             raise
-        self._tracks_stopped(peer, result.removed)
+        self.tracks_stopped(peer, result.removed)
         for info in result.added:
             track = PublishedTrack(info, muted=muted.get(info.mid, False))
             peer.tracks[info.track_id] = track
@@ -217,7 +217,7 @@ class Conference:
             }
         )
 
-    def _tracks_stopped(self, peer: Peer, stopped: list[Any]) -> None:
+    def tracks_stopped(self, peer: Peer, stopped: list[Any]) -> None:
         room = self.rooms[peer.room_id]
         for info in stopped:
             peer.tracks.pop(info.track_id, None)

@@ -80,21 +80,22 @@ class Moderation:
             return peer
         was_subscribing = peer.grants.subscribe
         peer.grants = grants
-        self.room(room_id).grant_changes[peer.token.revocation_id] = grants
+        room = self.room(room_id)
+        room.grant_changes[peer.token.revocation_id] = grants
         if peer.admitted:
             withdrawn = [
                 t.info.track_id for t in peer.tracks.values() if not grants.may_publish(t.info.source)
             ]
             if withdrawn:
                 stopped = await conference.media.stop_tracks(room_id, peer.participant_id, withdrawn)
-                conference._tracks_stopped(peer, stopped)
+                conference.tracks_stopped(peer, stopped)
             if grants.subscribe != was_subscribing:
                 await conference.media.set_subscribes(room_id, peer.participant_id, grants.subscribe)
         peer.send({"type": "grants_changed", "grants": grants.to_claim()})
         if peer.admitted:
             conference.refresh_token(peer)  # a reconnect token with the new grants
-        if grants.admin and peer.admitted:
-            conference.send_lobby(self.room(room_id), [peer])
+            if grants.admin:
+                conference.send_lobby(room, [peer])
         return peer
 
     async def post_system_message(self, room_id: str, text: str) -> dict[str, Any]:
