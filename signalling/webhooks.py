@@ -68,8 +68,6 @@ class WebhookSender:
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
         self._task: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
-        self.delivered = 0
-        self.dropped = 0
 
     def observe(self, event: str, details: dict[str, Any]) -> None:
         """The conference observer: never waits."""
@@ -77,7 +75,6 @@ class WebhookSender:
         try:
             self._queue.put_nowait(payload)
         except asyncio.QueueFull:
-            self.dropped += 1
             logger.warning("webhook queue full: dropped %s %s", event, payload["id"])
 
     async def start(self) -> None:
@@ -90,7 +87,6 @@ class WebhookSender:
         if self._task is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._queue.join(), drain_timeout)
-            self._task.cancel()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -123,7 +119,6 @@ class WebhookSender:
             try:
                 async with self._http.post(url, data=body, headers=headers) as response:
                     if response.status < 300:
-                        self.delivered += 1
                         return
                     problem = f"HTTP {response.status}"
             except (aiohttp.ClientError, TimeoutError) as exc:
@@ -131,7 +126,6 @@ class WebhookSender:
             if attempt < self._attempts:
                 await asyncio.sleep(delay)
                 delay *= 2
-        self.dropped += 1
         logger.warning(
             "webhook %s %s to %s dropped after %d attempts (%s)",
             payload["event"],
