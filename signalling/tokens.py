@@ -158,7 +158,10 @@ def mint_token(
     grants: Grants | None = None,
     ttl: float = DEFAULT_TOKEN_TTL,
     not_before: float | None = None,
+    revocation_id: str | None = None,
 ) -> str:
+    """A signed token; ``revocation_id`` (the ``rev`` claim) ties it to the token a
+    participant first joined with, so that a kick refuses both."""
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": api_key,
@@ -173,6 +176,8 @@ def mint_token(
         claims["room"] = room
     if name:
         claims["name"] = name
+    if revocation_id is not None:
+        claims["rev"] = revocation_id
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -232,17 +237,13 @@ def reconnect_token(access: AccessToken, secret: str, grants: Grants, name: str,
     The server hands these out during a call so that a reconnect works after the
     token the participant joined with has expired (as LiveKit refreshes tokens).
     """
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "iss": access.api_key,
-        "sub": access.identity,
-        "name": name,
-        "iat": now,
-        "nbf": now,
-        "exp": now + int(ttl),
-        "rev": access.revocation_id,
-        "grants": grants.to_claim(),
-    }
-    if access.room is not None:
-        claims["room"] = access.room
-    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+    return mint_token(
+        access.api_key,
+        secret,
+        access.identity,
+        access.room,
+        name,
+        grants,
+        ttl,
+        revocation_id=access.revocation_id,
+    )
