@@ -110,7 +110,9 @@ def test_parse_chat_message_only_raises_protocol_errors(raw: str) -> None:
 
 @pytest.mark.parametrize("parse", [parse_client_message, parse_chat_message])
 def test_deeply_nested_json_is_a_protocol_error(parse: Any) -> None:
-    check_parse(parse, "[" * 5000)  # under both size limits, deeper than json.loads recurses
+    with pytest.raises(ProtocolError) as refused:
+        parse("[" * 5000)  # under both size limits, deeper than json.loads recurses
+    assert refused.value.code == "invalid_json"
 
 
 # --- garbled SDP offers against a live server ----------------------------------------
