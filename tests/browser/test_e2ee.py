@@ -205,7 +205,10 @@ async def forwarded_media(server: RunningServer, room: str, publisher: BrowserPa
 
 def tone_share(packets: list[bytes], frequency: float) -> float:
     """The share of the energy libopus decodes from ``packets`` that lies within 25 Hz of
-    ``frequency`` (a clean tone: near 1; noise: near 0). Undecodable packets add nothing."""
+    ``frequency`` (a clean tone: near 1; noise: near 0). Undecodable packets add nothing.
+    Each decoded frame is scaled to the same loudness first: libopus turns some garbled
+    packets into samples hundreds of times full scale, and one of those would otherwise
+    outweigh all the rest (a 0.17 share from ciphertext was seen that way)."""
     codec = av.CodecContext.create("opus", "r")
     codec.sample_rate = 48000
     codec.layout = "stereo"
@@ -220,7 +223,10 @@ def tone_share(packets: list[bytes], frequency: float) -> float:
             channels = len(frame.layout.channels)
             if samples.shape[0] == 1 and channels > 1:  # packed: interleaved in one row
                 samples = samples.reshape(-1, channels).T
-            chunks.append(samples[0].astype(np.float64))
+            chunk = samples[0].astype(np.float64)
+            rms = float(np.sqrt(np.mean(chunk**2)))
+            if rms > 1e-6:
+                chunks.append(chunk / rms)
     if not chunks:
         return 0.0
     signal = np.concatenate(chunks)
