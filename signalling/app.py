@@ -16,7 +16,7 @@ from .chat_store import ChatStore
 from .conference import Conference
 from .config import Config
 from .protocol import ProtocolError
-from .security import origin_guard, security_headers
+from .security import host_guard, origin_guard, security_headers
 from .session import websocket_handler
 from .tokens import Grants, TokenError, mint_token
 from .webhooks import add_webhooks
@@ -102,7 +102,7 @@ def build_app(config: Config) -> web.Application:
     sfu.network.use_host_addresses(config.effective_media_addresses())
     sfu.network.use_media_ports(config.media_ports)
     sfu.network.use_public_address(config.media_public_address)
-    app = web.Application(middlewares=[origin_guard(config)])
+    app = web.Application(middlewares=[host_guard(config), origin_guard(config)])
     app[config_key] = config
     store = ChatStore(config.chat_db_path)
     conference = Conference(config, store)

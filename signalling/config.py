@@ -53,6 +53,8 @@ class Config:
     behind_proxy: bool = False
     # Browser origins besides Huddle's own that may open /ws and call the APIs.
     allowed_origins: list[str] = field(default_factory=list)
+    # Host names requests must be addressed to (empty: any; a dev server: loopback names only).
+    allowed_hosts: list[str] = field(default_factory=list)
 
     @property
     def on_loopback(self) -> bool:

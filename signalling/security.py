@@ -1,13 +1,19 @@
-"""HTTP hardening: security headers on every response, and an Origin check for browsers.
+"""HTTP hardening: security headers on every response, and Host and Origin checks for browsers.
 
 The Origin check stops another web site from using a visitor's browser against
 Huddle: opening the signalling WebSocket (browsers do not apply the same-origin
 policy to WebSockets) or posting to the APIs. Clients that send no Origin header
 (the Python client, curl, server-to-server calls) are not browsers and pass.
+
+The Host check stops DNS rebinding, where a foreign page points its own name at
+Huddle's address and so becomes "same origin": the request then names the
+foreign host. A development server (its token door open) answers only requests
+addressed to a loopback name; ``--allowed-host`` names the hosts of a deployment.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
@@ -105,6 +111,61 @@ def origin_guard(config: Config) -> Callable[[web.Request, Handler], Awaitable[w
         return await handler(request)
 
     return check_origin
+
+
+def host_name(host: str) -> str | None:
+    """The lower-case name or address in a Host header ("[::1]:8080" -> "::1"), None if malformed."""
+    if not _HOST_RE.match(host):
+        return None
+    try:
+        return urlsplit(f"//{host}").hostname
+    except ValueError:
+        return None
+
+
+def is_loopback_name(name: str) -> bool:
+    """localhost, *.localhost (RFC 6761: never resolved by DNS) or a loopback address."""
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def host_allowed(host: str, config: Config) -> bool:
+    """Whether a request addressed to ``host`` (a Host header) may be answered.
+
+    A loopback name always may: a rebinding page cannot make the browser send one.
+    """
+    name = host_name(host)
+    if name is None:
+        return False
+    if is_loopback_name(name):
+        return True
+    if config.allowed_hosts:
+        return name in config.allowed_hosts
+    return not config.dev_tokens
+
+
+def host_guard(config: Config) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """Middleware: 403 for a request addressed to a host this server does not answer for."""
+
+    @web.middleware
+    async def check_host(request: web.Request, handler: Handler) -> web.StreamResponse:
+        host = request.headers.get("Host")
+        if host is not None and not host_allowed(host, config):  # no Host: HTTP/1.0, not a browser
+            hint = "a name given with --allowed-host" if config.allowed_hosts else "localhost or 127.0.0.1"
+            return web.json_response(
+                {
+                    "code": "host_not_allowed",
+                    "message": f"this server does not answer for host {host[:100]!r}; open it via {hint}",
+                },
+                status=403,
+            )
+        return await handler(request)
+
+    return check_host
 
 
 class RedactingAccessLogger(AbstractAccessLogger):

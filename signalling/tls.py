@@ -139,6 +139,14 @@ def add_tls_options(parser: argparse.ArgumentParser) -> None:
         metavar="ORIGIN",
         help="another browser origin allowed to open /ws and call the APIs (repeatable), e.g. https://app.example.com",
     )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name requests must be addressed to (repeatable), e.g. meet.example.com; "
+        "refuses DNS-rebinding pages",
+    )
 
 
 def configure(config: Config, args: argparse.Namespace) -> tuple[ssl.SSLContext | None, list[str]]:
@@ -152,6 +160,7 @@ def configure(config: Config, args: argparse.Namespace) -> tuple[ssl.SSLContext 
         raise ValueError("--self-signed makes its own certificate; drop --tls-cert/--tls-key")
     config.behind_proxy = args.behind_proxy
     config.allowed_origins = list(args.allowed_origin)
+    config.allowed_hosts = [name.strip().lower() for name in args.allowed_host]
     notices = []
     if args.self_signed:
         files = ensure_self_signed(config.data_dir / "tls", config.host)
