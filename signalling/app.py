@@ -11,6 +11,7 @@ from aiohttp import web
 
 import sfu.network
 
+from .access_store import AccessStore
 from .admin_api import add_admin_routes, authorize, error_response
 from .chat_store import ChatStore
 from .conference import Conference
@@ -105,15 +106,18 @@ def build_app(config: Config) -> web.Application:
     app = web.Application(middlewares=[host_guard(config), origin_guard(config)])
     app[config_key] = config
     store = ChatStore(config.chat_db_path)
-    conference = Conference(config, store)
+    access_store = AccessStore(config.access_db_path)
+    conference = Conference(config, store, access_store)
     app[conference_key] = conference
     add_admin_routes(app, conference)
     add_webhooks(app, conference, config.webhook_urls)  # before lifecycle: stops after it
 
     async def lifecycle(app: web.Application):
         await store.open()
+        await access_store.open()
         yield
         await conference.close()
+        await access_store.close()
         await store.close()
 
     async def close_sessions(app: web.Application) -> None:

@@ -5,19 +5,18 @@ committed, so an acknowledged message survives ``kill -9`` of the server. The
 client's own message id makes a resend after a reconnect idempotent: the unique
 key (room, sender identity, client id) stores it once and returns the first copy.
 
-SQLite calls block, so they run on one dedicated thread, which also keeps them
-in order.
+The file is used from one dedicated thread (``sqlite_thread.py``), which keeps
+writes in order and commits them durably.
 """
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from .sqlite_thread import SqliteThread
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chat_messages (
@@ -55,18 +54,13 @@ _COLUMNS = "id, room, identity, participant_id, name, client_id, text, ts"
 
 class ChatStore:
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chat-store")
-        self._db: sqlite3.Connection | None = None
+        self._sqlite = SqliteThread(path, SCHEMA, "chat-store")
 
     async def open(self) -> None:
-        await self._run(self._open)
+        await self._sqlite.open()
 
     async def close(self) -> None:
-        if self._db is not None:
-            await self._run(self._db.close)
-            self._db = None
-        self._executor.shutdown(wait=True)
+        await self._sqlite.close()
 
     async def __aenter__(self) -> ChatStore:
         await self.open()
@@ -79,44 +73,31 @@ class ChatStore:
         self, room: str, identity: str, participant_id: str, name: str, client_id: str, text: str
     ) -> tuple[ChatMessage, bool]:
         """Store a message; returns it and whether it is new (False for a resend)."""
-        return await self._run(self._append, room, identity, participant_id, name, client_id, text)
+        return await self._sqlite.run(self._append, room, identity, participant_id, name, client_id, text)
 
     async def recent(self, room: str, limit: int) -> list[ChatMessage]:
         """The last ``limit`` messages of a room, oldest first."""
-        return await self._run(self._recent, room, limit)
-
-    async def _run(self, function: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
-
-    def _open(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit is on disk before the sender is told its message is stored.
-        db.execute("PRAGMA synchronous=FULL")
-        db.executescript(SCHEMA)
-        self._db = db
+        return await self._sqlite.run(self._recent, room, limit)
 
     def _append(
         self, room: str, identity: str, participant_id: str, name: str, client_id: str, text: str
     ) -> tuple[ChatMessage, bool]:
-        assert self._db is not None
-        cursor = self._db.execute(
+        db = self._sqlite.db
+        cursor = db.execute(
             "INSERT OR IGNORE INTO chat_messages"
             " (room, identity, participant_id, name, client_id, text, ts)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (room, identity, participant_id, name, client_id, text, time.time()),
         )
         created = cursor.rowcount == 1
-        row = self._db.execute(
+        row = db.execute(
             f"SELECT {_COLUMNS} FROM chat_messages WHERE room = ? AND identity = ? AND client_id = ?",
             (room, identity, client_id),
         ).fetchone()
         return ChatMessage(*row), created
 
     def _recent(self, room: str, limit: int) -> list[ChatMessage]:
-        assert self._db is not None
-        rows = self._db.execute(
+        rows = self._sqlite.db.execute(
             f"SELECT {_COLUMNS} FROM chat_messages WHERE room = ? ORDER BY id DESC LIMIT ?",
             (room, limit),
         ).fetchall()

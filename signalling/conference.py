@@ -26,6 +26,7 @@ from sfu import (
 )
 
 from .access import AccessControl
+from .access_store import AccessStore
 from .chat import ChatService
 from .chat_store import ChatStore
 from .config import Config
@@ -42,13 +43,13 @@ Observer = Callable[[str, dict[str, Any]], None]
 
 
 class Conference:
-    def __init__(self, config: Config, chat_store: ChatStore) -> None:
+    def __init__(self, config: Config, chat_store: ChatStore, access_store: AccessStore) -> None:
         self.config = config
         self.rooms: dict[str, Room] = {}
         self.media = MediaServer(self._on_media_event)
         self.observers: list[Observer] = []
         self._peers: dict[str, Peer] = {}
-        self.access = AccessControl(config)
+        self.access = AccessControl(config, access_store)
         self._chat_store = chat_store
         self.chat = ChatService(chat_store, self.media, self._room_participant_ids)
 
@@ -84,7 +85,7 @@ class Conference:
     ) -> Peer:
         """Admit a participant to a room, or to its lobby (``peer.admitted`` tells which)."""
         room = self.rooms.get(room_id)
-        access, grants = self.access.admit(token, room_id, room.grant_changes if room else {})
+        access, grants = self.access.admit(token, room_id)
         room = room or self.create_room(room_id)
         for previous in [p for p in room.everyone() if p.identity == access.identity]:
             # The same person reconnecting (a new tab, a dropped network): the new
@@ -296,7 +297,7 @@ class Conference:
             peer.refresh = None
         if self._peers.get(peer.participant_id) is not peer:
             return
-        fresh = self.access.reconnect_token(peer.token, peer.grants, peer.name)
+        fresh = self.access.reconnect_token(peer.room_id, peer.token, peer.grants, peer.name)
         if fresh is None:
             return  # its key was retired meanwhile: it must come back with a new token
         token, ttl = fresh

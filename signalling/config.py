@@ -91,6 +91,10 @@ class Config:
     def chat_db_path(self) -> Path:
         return self.data_dir / "chat.sqlite3"
 
+    @property
+    def access_db_path(self) -> Path:
+        return self.data_dir / "access.sqlite3"
+
     def effective_media_addresses(self) -> list[str] | None:
         """The SFU's host candidate addresses, or None to let aioice discover them."""
         if self.media_addresses:

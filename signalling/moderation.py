@@ -61,7 +61,7 @@ class Moderation:
     async def kick(self, room_id: str, identity: str) -> None:
         """Remove a participant; the token it joined with is refused until it expires."""
         peer = self.participant(room_id, identity)
-        self.conference.access.revoke(peer.token)
+        await self.conference.access.revoke(peer.token)
         peer.send({"type": "error", "code": "kicked", "message": "a room admin removed you from the room"})
         await self.conference.leave(peer, "kicked")
         peer.disconnect("removed by an admin")
@@ -81,7 +81,7 @@ class Moderation:
         was_subscribing = peer.grants.subscribe
         peer.grants = grants
         room = self.room(room_id)
-        room.grant_changes[peer.token.revocation_id] = grants
+        await conference.access.change_grants(room_id, peer.token, grants)
         if peer.admitted:
             withdrawn = [
                 t.info.track_id for t in peer.tracks.values() if not grants.may_publish(t.info.source)

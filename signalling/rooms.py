@@ -96,9 +96,6 @@ class Room:
     # until the person leaves on purpose or is removed.
     admitted: set[str] = field(default_factory=set)
     ever_joined: bool = False
-    # Grants an admin set, by the revocation id of the participant's token: a reconnect
-    # with the original token must not restore what was withdrawn.
-    grant_changes: dict[str, Grants] = field(default_factory=dict)
     created_at: float = field(default_factory=time.time)
     expiry: asyncio.TimerHandle | None = None
 

@@ -1,0 +1,59 @@
+"""One SQLite file, used from one dedicated thread.
+
+SQLite calls block, so the stores run them on their own thread, which also keeps
+their writes in order. Commits are durable (WAL, ``synchronous=FULL``): what a
+store has acknowledged survives ``kill -9`` of the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class SqliteThread:
+    def __init__(self, path: Path, schema: str, name: str) -> None:
+        self._path = path
+        self._schema = schema
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._db: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        await self.run(self._open)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self.run(self._close)
+        self._executor.shutdown(wait=True)
+
+    def submit(self, function: Callable[..., T], *args: Any) -> Future[T]:
+        """Run ``function(*args)`` on the database thread, after everything submitted before."""
+        return self._executor.submit(function, *args)
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.wrap_future(self.submit(function, *args))
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection; only for functions running on the database thread."""
+        assert self._db is not None, "the database is not open"
+        return self._db
+
+    def _open(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")  # a commit is on disk before it is acknowledged
+        db.executescript(self._schema)
+        self._db = db
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
