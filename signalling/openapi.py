@@ -176,7 +176,8 @@ _ERRORS = {
     "403": _json(
         _ref("Error"),
         "permission_denied: not an admin token, or another room's; "
-        "origin_not_allowed: a browser page of a foreign origin",
+        "origin_not_allowed: a browser page of a foreign origin; "
+        "host_not_allowed: addressed to a host name this server does not answer for",
     ),
     "413": _json(_ref("Error"), f"request_too_large: bodies are limited to {MAX_BODY_BYTES} bytes"),
 }
