@@ -210,6 +210,7 @@ class Conference:
                 {"type": "track_published", "participant_id": peer.participant_id, "track": track.to_json()},
                 peer,
             )
+            self._notify_track("track_published", peer, track)
         peer.send(
             {
                 "type": "publish_answer",
@@ -221,7 +222,9 @@ class Conference:
     def tracks_stopped(self, peer: Peer, stopped: list[Any]) -> None:
         room = self.rooms[peer.room_id]
         for info in stopped:
-            peer.tracks.pop(info.track_id, None)
+            track = peer.tracks.pop(info.track_id, None)
+            if track is not None:
+                self._notify_track("track_unpublished", peer, track, reason="unpublished")
             self._broadcast(
                 room,
                 {
@@ -284,6 +287,8 @@ class Conference:
                     peer,
                 )
             await self.media.leave(peer.room_id, peer.participant_id)
+            for track in peer.tracks.values():
+                self._notify_track("track_unpublished", peer, track, reason=reason)
             self._notify(
                 "participant_left", {"room": room.room_id, "participant": peer.to_json(), "reason": reason}
             )
@@ -375,6 +380,12 @@ class Conference:
     @staticmethod
     def _waiting_json(peer: Peer) -> dict[str, Any]:
         return {"participant_id": peer.participant_id, "identity": peer.identity, "name": peer.name}
+
+    def _notify_track(self, event: str, peer: Peer, track: PublishedTrack, **details: Any) -> None:
+        participant = {"participant_id": peer.participant_id, "identity": peer.identity, "name": peer.name}
+        self._notify(
+            event, {"room": peer.room_id, "participant": participant, "track": track.to_json(), **details}
+        )
 
     def _notify(self, event: str, details: dict[str, Any]) -> None:
         for observer in self.observers:

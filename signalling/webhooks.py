@@ -1,4 +1,4 @@
-"""Webhooks: room and participant events POSTed, signed, to the operator's URLs.
+"""Webhooks: room, participant and track events POSTed, signed, to the operator's URLs.
 
 The conference only drops each event into a bounded queue; one sender task
 delivers them in order with a short timeout per POST and a few retries, so a

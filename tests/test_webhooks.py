@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 
 from huddle_client import HuddleClient
+from huddle_client.synthetic import ColourVideoTrack, ToneAudioTrack
 from signalling.cli import main as huddle_main
 from signalling.config import Config
 from tests.conftest import LOOPBACK, RunningServer, ServerProcess, free_port, start_server, wait_until
@@ -108,6 +109,40 @@ async def test_events_arrive_in_order_and_signed(tmp_path):
     assert (
         headers["X-Huddle-Signature"] != "sha256=" + hmac.new(secret.encode(), forged, "sha256").hexdigest()
     )
+
+
+async def test_track_events_follow_publish_unpublish_and_leave(tmp_path):
+    async with receiver() as hook, huddle(tmp_path, [hook.url]) as server:
+        alice = client(server, "Alice")
+        try:
+            await alice.join("tracks")
+            await alice.publish(
+                [(ColourVideoTrack((255, 0, 0)), "camera"), (ToneAudioTrack(440.0), "microphone")]
+            )
+            await wait_until(lambda: len(hook.requests) >= 4, timeout=5)
+            by_source = {e["track"]["source"]: e["track"]["track_id"] for e in hook.events()[2:4]}
+            await alice.unpublish(by_source["camera"])
+            await alice.leave()
+        finally:
+            await alice.close()
+        await wait_until(lambda: len(hook.requests) >= 8, timeout=5)
+
+    events = hook.events()
+    assert [e["event"] for e in events] == [
+        "room_started",
+        "participant_joined",
+        "track_published",
+        "track_published",
+        "track_unpublished",
+        "track_unpublished",
+        "participant_left",
+        "room_finished",
+    ]
+    tracks = [e for e in events if e["event"].startswith("track_")]
+    assert {e["track"]["source"] for e in tracks[:2]} == {"camera", "microphone"}
+    assert all(e["participant"]["name"] == "Alice" and e["room"] == "tracks" for e in tracks)
+    gone = [(e["track"]["track_id"], e["reason"]) for e in tracks[2:]]
+    assert gone == [(by_source["camera"], "unpublished"), (by_source["microphone"], "left")]
 
 
 async def _join_times(server: RunningServer, count: int) -> list[float]:
