@@ -43,6 +43,7 @@ from aiortc.rtp import RtpPacket
 import sfu.network
 from sfu import aiortc_hooks as hooks
 
+from .e2ee import ChatSeal, Undecryptable
 from .replay import EncodedClip, ReplaySender, add_replay_transceiver
 
 logger = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ class HuddleClient:
         grants: dict[str, Any] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         e2ee: bool = False,
+        chat_passphrase: str | None = None,
     ) -> None:
         base = url.rstrip("/")
         self.http_url = base
@@ -111,6 +113,10 @@ class HuddleClient:
         # Declares published media end-to-end encrypted (rooms that require it refuse
         # other media); the caller's tracks must then really carry encrypted frames.
         self.e2ee = e2ee
+        # End-to-end encrypted chat (huddle_client/e2ee.py): our messages are sealed, and
+        # sealed ones we receive get their "text" (or "undecryptable": True).
+        self._chat_passphrase = chat_passphrase
+        self._chat_seal: ChatSeal | None = None
         # For https/wss servers whose certificate the default trust store does not hold.
         self._ssl_context = ssl_context
         self.ws_url = base.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/ws"
@@ -191,7 +197,10 @@ class HuddleClient:
         self.room = room
         self.identity = message["identity"]
         self.participant_id = message["participant_id"]
-        self.chat_history = message["chat_history"]
+        if self._chat_passphrase is not None and (self._chat_seal is None or self._chat_seal.room != room):
+            loop = asyncio.get_running_loop()
+            self._chat_seal = await loop.run_in_executor(None, ChatSeal, self._chat_passphrase, room)
+        self.chat_history = [self._opened(m) for m in message["chat_history"]]
         for p in message["participants"]:
             self._add_participant(p)
         self._publisher = RTCPeerConnection(self._configuration())
@@ -338,7 +347,11 @@ class HuddleClient:
         future = self._chat_acks.get(client_id)
         if future is None or future.done():
             future = self._chat_acks[client_id] = asyncio.get_running_loop().create_future()
-        self._chat.send(json.dumps({"type": "chat", "client_id": client_id, "text": text}))
+        payload = {"type": "chat", "client_id": client_id, "text": text}
+        if self._chat_seal is not None:
+            del payload["text"]
+            payload["sealed"] = self._chat_seal.seal(self.identity, client_id, text)
+        self._chat.send(json.dumps(payload))
         try:
             return await asyncio.wait_for(asyncio.shield(future), self.timeout)
         finally:
@@ -358,21 +371,32 @@ class HuddleClient:
             return
         kind = message.get("type")
         if kind == "chat":
-            self.chat_messages.append(message["message"])
+            self.chat_messages.append(self._opened(message["message"]))
         elif kind == "chat_ack":
-            stored = message["message"]
+            stored = self._opened(message["message"])
             future = self._chat_acks.get(stored["client_id"])
             if future is not None and not future.done():
                 future.set_result(stored)
         elif kind == "error":
             error = HuddleError(message.get("code", "error"), message.get("message", ""))
             self.errors.append(error)
-            # An error naming a client_id (rate_limited) concerns that message only.
+            # An error naming a client_id concerns that message only.
             named = self._chat_acks.get(message.get("client_id", ""))
             for future in [named] if named is not None else list(self._chat_acks.values()):
                 if not future.done():
                     future.set_exception(error)
         self._changed.set()
+
+    def _opened(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A stored chat message with a sealed envelope opened into ``text`` when we can."""
+        sealed = message.get("sealed")
+        if sealed is None or self._chat_seal is None:
+            return message
+        try:
+            text = self._chat_seal.open(message["identity"], message["client_id"], sealed)
+        except Undecryptable:
+            return {**message, "undecryptable": True}
+        return {**message, "text": text}
 
     # --- leaving ----------------------------------------------------------------
 

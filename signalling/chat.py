@@ -32,10 +32,12 @@ class ChatService:
         store: ChatStore,
         media: MediaServer,
         participants_of: Callable[[str], list[str]],
+        requires_e2ee: Callable[[str], bool],
     ) -> None:
         self._store = store
         self._media = media
         self._participants_of = participants_of
+        self._requires_e2ee = requires_e2ee
         self._rate = KeyedBuckets(CHAT_RATE)
         self._rate_errors = KeyedBuckets(CHAT_ERROR_RATE)
 
@@ -47,8 +49,10 @@ class ChatService:
             if not peer.grants.data:
                 raise ProtocolError("permission_denied", "your token does not allow chat")
             message = parse_chat_message(payload)
+            if "text" in message and self._requires_e2ee(peer.room_id):
+                raise ProtocolError("e2ee_required", "this room requires end-to-end encrypted chat (sealed)")
         except ProtocolError as exc:
-            self._send(peer, [peer.participant_id], error_payload(exc))
+            self._send(peer, [peer.participant_id], error_payload(exc, payload))
             return
         stored, created = await self._store.append(
             peer.room_id,
@@ -56,7 +60,8 @@ class ChatService:
             peer.participant_id,
             peer.name,
             message["client_id"],
-            message["text"],
+            message.get("text", ""),
+            message.get("sealed"),
         )
         self._send(peer, [peer.participant_id], {"type": "chat_ack", "message": stored.to_json()})
         if created:
@@ -75,15 +80,17 @@ class ChatService:
     def _refuse_over_limit(self, peer: Peer, payload: str) -> None:
         """Drop the message unstored; tell the sender, unless even the errors would be a flood."""
         if self._rate_errors.take(peer.participant_id):
-            error = error_payload(ProtocolError("rate_limited", "too many chat messages; not sent"))
-            client_id = peek_field(payload, "client_id")
-            if client_id is not None:
-                error["client_id"] = client_id
+            error = error_payload(ProtocolError("rate_limited", "too many chat messages; not sent"), payload)
             self._send(peer, [peer.participant_id], error)
 
     def _send(self, peer: Peer, participant_ids: list[str], message: dict[str, Any]) -> None:
         self._media.send_data(peer.room_id, participant_ids, json.dumps(message))
 
 
-def error_payload(exc: ProtocolError) -> dict[str, Any]:
-    return {"type": "error", "code": exc.code, "message": exc.message}
+def error_payload(exc: ProtocolError, payload: str) -> dict[str, Any]:
+    """The error for a refused chat payload, naming its ``client_id`` when one can be read."""
+    error: dict[str, Any] = {"type": "error", "code": exc.code, "message": exc.message}
+    client_id = peek_field(payload, "client_id")
+    if client_id is not None:
+        error["client_id"] = client_id
+    return error

@@ -11,6 +11,7 @@ writes in order and commits them durably.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,10 +29,18 @@ CREATE TABLE IF NOT EXISTS chat_messages (
     client_id TEXT NOT NULL,
     text TEXT NOT NULL,
     ts REAL NOT NULL,
+    sealed TEXT,
     UNIQUE (room, identity, client_id)
 );
 CREATE INDEX IF NOT EXISTS chat_messages_room ON chat_messages (room, id);
 """
+
+
+def add_sealed_column(db: sqlite3.Connection) -> None:
+    """Files written before end-to-end encrypted chat lack the ``sealed`` column."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(chat_messages)")}
+    if "sealed" not in columns:
+        db.execute("ALTER TABLE chat_messages ADD COLUMN sealed TEXT")
 
 
 @dataclass(frozen=True)
@@ -44,17 +53,22 @@ class ChatMessage:
     client_id: str
     text: str
     ts: float
+    # End-to-end encrypted chat: the envelope only the participants can open; text is "".
+    sealed: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.sealed is None:
+            del data["sealed"]
+        return data
 
 
-_COLUMNS = "id, room, identity, participant_id, name, client_id, text, ts"
+_COLUMNS = "id, room, identity, participant_id, name, client_id, text, ts, sealed"
 
 
 class ChatStore:
     def __init__(self, path: Path) -> None:
-        self._sqlite = SqliteThread(path, SCHEMA, "chat-store")
+        self._sqlite = SqliteThread(path, SCHEMA, "chat-store", migrate=add_sealed_column)
 
     async def open(self) -> None:
         await self._sqlite.open()
@@ -70,24 +84,41 @@ class ChatStore:
         await self.close()
 
     async def append(
-        self, room: str, identity: str, participant_id: str, name: str, client_id: str, text: str
+        self,
+        room: str,
+        identity: str,
+        participant_id: str,
+        name: str,
+        client_id: str,
+        text: str,
+        sealed: str | None = None,
     ) -> tuple[ChatMessage, bool]:
-        """Store a message; returns it and whether it is new (False for a resend)."""
-        return await self._sqlite.run(self._append, room, identity, participant_id, name, client_id, text)
+        """Store a message (``text``, or ``sealed`` with ``text`` empty); returns it and
+        whether it is new (False for a resend)."""
+        return await self._sqlite.run(
+            self._append, room, identity, participant_id, name, client_id, text, sealed
+        )
 
     async def recent(self, room: str, limit: int) -> list[ChatMessage]:
         """The last ``limit`` messages of a room, oldest first."""
         return await self._sqlite.run(self._recent, room, limit)
 
     def _append(
-        self, room: str, identity: str, participant_id: str, name: str, client_id: str, text: str
+        self,
+        room: str,
+        identity: str,
+        participant_id: str,
+        name: str,
+        client_id: str,
+        text: str,
+        sealed: str | None,
     ) -> tuple[ChatMessage, bool]:
         db = self._sqlite.db
         cursor = db.execute(
             "INSERT OR IGNORE INTO chat_messages"
-            " (room, identity, participant_id, name, client_id, text, ts)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (room, identity, participant_id, name, client_id, text, time.time()),
+            " (room, identity, participant_id, name, client_id, text, ts, sealed)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (room, identity, participant_id, name, client_id, text, time.time(), sealed),
         )
         created = cursor.rowcount == 1
         row = db.execute(

@@ -51,7 +51,7 @@ class Conference:
         self._peers: dict[str, Peer] = {}
         self.access = AccessControl(config, access_store)
         self._chat_store = chat_store
-        self.chat = ChatService(chat_store, self.media, self._room_participant_ids)
+        self.chat = ChatService(chat_store, self.media, self._room_participant_ids, self._room_requires_e2ee)
 
     # --- rooms ------------------------------------------------------------------
 
@@ -397,6 +397,10 @@ class Conference:
     def _room_participant_ids(self, room_id: str) -> list[str]:
         room = self.rooms.get(room_id)
         return list(room.peers) if room else []
+
+    def _room_requires_e2ee(self, room_id: str) -> bool:
+        room = self.rooms.get(room_id)
+        return room is not None and room.options.e2ee_required
 
     def schedule_expiry(self, room: Room) -> None:
         if room.expiry is not None:

@@ -140,6 +140,10 @@ def error_message(code: str, message: str, request_id: str | None = None) -> dic
 
 MAX_CHAT_TEXT = 4000  # characters
 MAX_CHAT_PAYLOAD_BYTES = 16 * 1024
+# An end-to-end encrypted message (docs/e2ee.md): unpadded base64url of a 12-byte IV and
+# the AES-GCM ciphertext with its 16-byte tag; room for 4000 characters of UTF-8 text.
+MIN_SEALED_CHAT = 39  # 29 bytes: IV, tag and at least one byte of text
+MAX_SEALED_CHAT = 16_100
 
 CHAT_SEND_SCHEMA = {
     "type": "object",
@@ -147,8 +151,9 @@ CHAT_SEND_SCHEMA = {
         "type": {"const": "chat"},
         "client_id": _ID,
         "text": {"type": "string", "minLength": 1},
+        "sealed": {"type": "string", "pattern": "^[A-Za-z0-9_-]*$", "minLength": MIN_SEALED_CHAT},
     },
-    "required": ["type", "client_id", "text"],
+    "required": ["type", "client_id"],
     "additionalProperties": False,
 }
 _CHAT_VALIDATOR = Draft202012Validator(CHAT_SEND_SCHEMA)
@@ -164,6 +169,10 @@ def parse_chat_message(raw: str) -> dict[str, Any]:
     error = next(iter(_CHAT_VALIDATOR.iter_errors(message)), None)
     if error is not None:
         raise ProtocolError("invalid_message", f"chat: {error.message[:200]}")
-    if len(message["text"]) > MAX_CHAT_TEXT:
+    if ("text" in message) == ("sealed" in message):
+        raise ProtocolError("invalid_message", "chat: a message has either text or sealed, not both")
+    if len(message.get("text", "")) > MAX_CHAT_TEXT:
         raise ProtocolError("message_too_large", f"chat text is limited to {MAX_CHAT_TEXT} characters")
+    if len(message.get("sealed", "")) > MAX_SEALED_CHAT:
+        raise ProtocolError("message_too_large", f"sealed chat is limited to {MAX_SEALED_CHAT} characters")
     return message

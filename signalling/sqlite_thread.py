@@ -18,9 +18,16 @@ T = TypeVar("T")
 
 
 class SqliteThread:
-    def __init__(self, path: Path, schema: str, name: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        schema: str,
+        name: str,
+        migrate: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> None:
         self._path = path
         self._schema = schema
+        self._migrate = migrate
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._db: sqlite3.Connection | None = None
 
@@ -51,6 +58,8 @@ class SqliteThread:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")  # a commit is on disk before it is acknowledged
         db.executescript(self._schema)
+        if self._migrate is not None:
+            self._migrate(db)
         self._db = db
 
     def _close(self) -> None:

@@ -51,6 +51,7 @@ export class Call extends Emitter {
     this.chatLink = new ChatLink({
       emit: (type, detail) => this.emit(type, detail),
       self: () => ({ identity: this.identity, name: this.name }),
+      crypto: () => this.e2ee,
     });
     this.sig = null; // Signalling of the current connection
     this.peers = null; // its PeerConnections, from join on

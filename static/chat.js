@@ -144,7 +144,9 @@ export class ChatPanel {
     time.dateTime = date.toISOString();
     time.textContent = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     time.title = pending ? "Sending…" : date.toLocaleString();
-    text.replaceChildren(...linkify(message.text));
+    li.classList.toggle("undecryptable", Boolean(message.undecryptable));
+    if (message.undecryptable) text.textContent = "Can't decrypt this message: is the passphrase the same?";
+    else text.replaceChildren(...linkify(message.text));
   }
 
   // Acknowledged messages in id order; pending ones stay last.

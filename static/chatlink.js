@@ -2,18 +2,23 @@
 // Our messages wait in an outbox until the server acknowledges them and are sent again,
 // in order, on every new channel (same client_id, so the server stores them once).
 // A message the page has been given once is never given again. The panel is chat.js.
+// With end-to-end encryption (e2ee.js) our messages leave sealed, and sealed ones are
+// opened before the page sees them, in the order they came.
 
 import { randomId } from "./util.js";
 
 export class ChatLink {
   // emit(type, detail): the call's events ("chat", "chat-ready", "chat-error", "notice");
-  // self(): {identity, name} of ours, as the server last said.
-  constructor({ emit, self }) {
+  // self(): {identity, name} of ours, as the server last said; crypto(): the call's
+  // FrameCrypto when chat is end-to-end encrypted, else null.
+  constructor({ emit, self, crypto = () => null }) {
     this.emit = emit;
     this.self = self;
+    this.crypto = crypto;
     this.channel = null;
-    this.outbox = new Map(); // client_id -> {clientId, text, sentOn}: not acknowledged yet
+    this.outbox = new Map(); // client_id -> {clientId, text, payload, sentOn}: not acknowledged yet
     this.seen = new Set(); // server ids of messages already given to the page
+    this.opening = Promise.resolve(); // sealed messages are opened one after another
   }
 
   get ready() {
@@ -41,14 +46,22 @@ export class ChatLink {
   send(text) {
     const clientId = randomId(8);
     const { identity, name } = this.self();
-    this.outbox.set(clientId, { clientId, text, sentOn: null });
+    const entry = { clientId, text, payload: null, sentOn: null };
+    this.outbox.set(clientId, entry);
     this.emit("chat", {
       message: { client_id: clientId, identity, name, text, ts: Date.now() / 1000 },
       own: true,
       pending: true,
     });
-    this.#flush();
+    this.#seal(entry, identity).then(() => this.#flush());
     return clientId;
+  }
+
+  async #seal(entry, identity) {
+    const crypto = this.crypto();
+    entry.payload = crypto
+      ? { type: "chat", client_id: entry.clientId, sealed: await crypto.sealChat(identity, entry.clientId, entry.text) }
+      : { type: "chat", client_id: entry.clientId, text: entry.text };
   }
 
   // joined.chat_history: our own messages in it are stored, so no longer pending.
@@ -65,8 +78,9 @@ export class ChatLink {
     if (channel?.readyState !== "open") return;
     for (const entry of this.outbox.values()) {
       if (entry.sentOn === channel) continue;
+      if (!entry.payload) return; // still being sealed: later ones wait, to keep the order
       try {
-        channel.send(JSON.stringify({ type: "chat", client_id: entry.clientId, text: entry.text }));
+        channel.send(JSON.stringify(entry.payload));
         entry.sentOn = channel;
       } catch (err) {
         console.warn("chat send", err);
@@ -97,6 +111,14 @@ export class ChatLink {
     if (this.seen.has(message.id)) return;
     this.seen.add(message.id);
     const own = message.identity === this.self().identity;
-    this.emit("chat", { message, own, pending: false, history, live: live && !own });
+    const show = (shown) => this.emit("chat", { message: shown, own, pending: false, history, live: live && !own });
+    if (message.sealed === undefined) {
+      this.opening = this.opening.then(() => show(message));
+      return;
+    }
+    const crypto = this.crypto();
+    this.opening = this.opening
+      .then(() => crypto?.openChat(message.identity, message.client_id, message.sealed) ?? null)
+      .then((text) => show(text === null ? { ...message, text: "", undecryptable: true } : { ...message, text }));
   }
 }

@@ -1,7 +1,7 @@
-// End-to-end encryption of a call's media (docs/e2ee.md): a key derived from a
+// End-to-end encryption of a call's media and chat (docs/e2ee.md): keys derived from a
 // passphrase that never leaves the browser, and a worker (e2ee-worker.js) that seals
 // every frame our senders encode and opens every frame our receivers get. The SFU only
-// ever forwards ciphertext.
+// ever forwards ciphertext; chat messages are sealed here and stored sealed.
 //
 // Events: "status" (a participant's media started or stopped decrypting).
 
@@ -20,30 +20,59 @@ const encodedStreams = typeof RTCRtpSender !== "undefined" && "createEncodedStre
 
 export const e2eeSupported = () => scriptTransform || encodedStreams;
 
-// AES-GCM-256 from the passphrase; the salt is the room name, so one passphrase gives
-// every room its own key. The key is not extractable: scripts can use it, not read it.
-export async function deriveKey(passphrase, room) {
+// Two AES-GCM-256 keys from the passphrase, {media, chat}: PBKDF2 (the salt is the room
+// name, so one passphrase gives every room its own keys), then HKDF with a label per use.
+// The keys are not extractable: scripts can use them, not read them.
+// huddle_client/e2ee.py derives the same keys.
+export async function deriveKeys(passphrase, room) {
   const encoder = new TextEncoder();
   const material = await crypto.subtle.importKey("raw", encoder.encode(passphrase), "PBKDF2", false, [
-    "deriveKey",
+    "deriveBits",
   ]);
-  return crypto.subtle.deriveKey(
+  const bits = await crypto.subtle.deriveBits(
     { name: "PBKDF2", hash: "SHA-256", salt: encoder.encode(SALT_PREFIX + room), iterations: PBKDF2_ITERATIONS },
     material,
-    { name: "AES-GCM", length: 256 },
-    false,
-    ["encrypt", "decrypt"],
+    256,
   );
+  const base = await crypto.subtle.importKey("raw", bits, "HKDF", false, ["deriveKey"]);
+  const derive = (purpose) =>
+    crypto.subtle.deriveKey(
+      { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(), info: encoder.encode(`huddle-e2ee-v1 ${purpose}`) },
+      base,
+      { name: "AES-GCM", length: 256 },
+      false,
+      ["encrypt", "decrypt"],
+    );
+  return { media: await derive("media"), chat: await derive("chat") };
+}
+
+// A chat message sealed for one room, sender and client id (the additional data), so the
+// server can neither read it nor pass it off as someone else's or another room's.
+const chatAdditionalData = (room, identity, clientId) =>
+  new TextEncoder().encode(`huddle-chat-v1\n${room}\n${identity}\n${clientId}`);
+
+const toBase64Url = (bytes) =>
+  btoa(String.fromCharCode(...bytes))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replace(/=+$/, "");
+
+function fromBase64Url(text) {
+  const binary = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }
 
 export class FrameCrypto extends Emitter {
   static async create(passphrase, room) {
     if (!e2eeSupported()) throw new E2eeError("This browser cannot encrypt calls end to end.");
-    return new FrameCrypto(await deriveKey(passphrase, room));
+    const keys = await deriveKeys(passphrase, room);
+    return new FrameCrypto(keys.media, keys.chat, room);
   }
 
-  constructor(key) {
+  constructor(key, chatKey, room) {
     super();
+    this.chatKey = chatKey;
+    this.room = room;
     this.worker = new Worker(new URL("./e2ee-worker.js", import.meta.url), { name: "huddle-e2ee" });
     this.worker.postMessage({ type: "key", key });
     this.worker.onmessage = ({ data }) => data.type === "status" && this.#setStatus(data.id, data.ok);
@@ -59,6 +88,37 @@ export class FrameCrypto extends Emitter {
 
   protectSender(sender, kind) {
     if (!this.protected.has(sender)) this.#attach(sender, { operation: "encrypt", kind });
+  }
+
+  // Chat text -> the envelope the server stores: base64url(IV || AES-GCM ciphertext and tag).
+  async sealChat(identity, clientId, text) {
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const additionalData = chatAdditionalData(this.room, identity, clientId);
+    const sealed = await crypto.subtle.encrypt(
+      { name: "AES-GCM", iv, additionalData },
+      this.chatKey,
+      new TextEncoder().encode(text),
+    );
+    const out = new Uint8Array(12 + sealed.byteLength);
+    out.set(iv);
+    out.set(new Uint8Array(sealed), 12);
+    return toBase64Url(out);
+  }
+
+  // The envelope -> text, or null when it does not open with our key.
+  async openChat(identity, clientId, envelope) {
+    try {
+      const data = fromBase64Url(envelope);
+      const additionalData = chatAdditionalData(this.room, identity, clientId);
+      const opened = await crypto.subtle.decrypt(
+        { name: "AES-GCM", iv: data.subarray(0, 12), additionalData },
+        this.chatKey,
+        data.subarray(12),
+      );
+      return new TextDecoder().decode(opened);
+    } catch {
+      return null;
+    }
   }
 
   // A receiver may be reused for another track (the server reuses inactive m-lines).
