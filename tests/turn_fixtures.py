@@ -3,15 +3,19 @@
 ``start_coturn`` listens and relays on one address (127.0.0.1 by default; the
 UDP-blocked test uses its own veth address) and may relay only to the SFU's
 address there. ``coturn`` is the pytest fixture on 127.0.0.1 that
-tests/test_turn.py and tests/test_turn_tcp.py share.
+tests/test_turn.py and tests/test_turn_tcp.py share. ``coturn_tls`` is the same
+coturn also listening for TURN over TLS (``turns:``) with a self-signed certificate
+for 127.0.0.1 (tests/test_turn_tls.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
+import ssl
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -24,6 +28,7 @@ from aioice import stun
 
 from huddle_client import HuddleClient
 from signalling.config import Config
+from signalling.tls import TlsFiles, ensure_self_signed
 from signalling.turn import TurnSettings
 from tests.conftest import LOOPBACK, RunningServer, free_port, start_server
 
@@ -35,6 +40,9 @@ class Coturn:
     port: int
     log_file: Path
     ip: str = "127.0.0.1"
+    # TURN over TLS (coturn's tls-listening-port), when started with a certificate.
+    tls_port: int | None = None
+    tls: TlsFiles | None = None
 
     @property
     def url(self) -> str:
@@ -43,6 +51,11 @@ class Coturn:
     @property
     def tcp_url(self) -> str:
         return f"turn:{self.ip}:{self.port}?transport=tcp"
+
+    @property
+    def tls_url(self) -> str:
+        assert self.tls_port is not None, "coturn was started without a certificate"
+        return f"turns:{self.ip}:{self.tls_port}?transport=tcp"
 
 
 def free_udp_port(ip: str = "127.0.0.1") -> int:
@@ -79,15 +92,39 @@ async def stun_binding_answers(ip: str, port: int) -> bool:
         transport.close()
 
 
+async def tls_handshake_succeeds(ip: str, port: int, ca_file: Path) -> bool:
+    """Whether a TLS handshake with ``ip:port`` succeeds, trusting ``ca_file`` only."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(ip, port, ssl=context, server_hostname=ip), 1
+        )
+    except (OSError, TimeoutError):  # ssl.SSLError is an OSError
+        return False
+    writer.close()
+    with contextlib.suppress(OSError, TimeoutError):
+        await asyncio.wait_for(writer.wait_closed(), 1)
+    return True
+
+
 @asynccontextmanager
-async def start_coturn(tmp_path: Path, ip: str = "127.0.0.1") -> AsyncIterator[Coturn]:
-    """coturn listening and relaying on ``ip``, allowed to relay to ``ip`` (the SFU) only."""
+async def start_coturn(
+    tmp_path: Path, ip: str = "127.0.0.1", tls: TlsFiles | None = None
+) -> AsyncIterator[Coturn]:
+    """coturn listening and relaying on ``ip``, allowed to relay to ``ip`` (the SFU) only.
+
+    With ``tls`` it also listens for TURN over TLS on a port of its own (``Coturn.tls_port``).
+    """
     port = free_udp_port(ip)
     relay_start = 40000 + (os.getpid() * 7 + port) % 20000
     log_file = tmp_path / "turnserver.log"
     args = ["--listening-ip", ip, "--relay-ip", ip, "--media-address", ip]
     if ip.startswith("127."):
         args.append("--allow-loopback")
+    tls_port = None
+    if tls is not None:
+        tls_port = free_udp_port(ip)  # coturn also listens for DTLS on it
+        args += ["--tls-port", str(tls_port), "--cert", str(tls.cert), "--pkey", str(tls.key)]
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -116,7 +153,14 @@ async def start_coturn(tmp_path: Path, ip: str = "127.0.0.1") -> AsyncIterator[C
             if process.returncode is not None or time.monotonic() > deadline:
                 log = log_file.read_text() if log_file.exists() else ""
                 raise RuntimeError(f"turnserver did not start (exit {process.returncode}):\n{log[-3000:]}")
-        yield Coturn(port, log_file, ip)
+        if tls is not None:
+            assert tls_port is not None
+            while not await tls_handshake_succeeds(ip, tls_port, tls.cert):
+                if process.returncode is not None or time.monotonic() > deadline:
+                    log = log_file.read_text() if log_file.exists() else ""
+                    raise RuntimeError(f"turnserver's TLS port does not answer:\n{log[-3000:]}")
+                await asyncio.sleep(0.1)
+        yield Coturn(port, log_file, ip, tls_port, tls)
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
@@ -130,6 +174,14 @@ async def start_coturn(tmp_path: Path, ip: str = "127.0.0.1") -> AsyncIterator[C
 @pytest.fixture
 async def coturn(tmp_path: Path) -> AsyncIterator[Coturn]:
     async with start_coturn(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def coturn_tls(tmp_path: Path) -> AsyncIterator[Coturn]:
+    """``coturn`` plus TURN over TLS, with a self-signed certificate for 127.0.0.1 made in tmp_path."""
+    files = ensure_self_signed(tmp_path / "coturn-tls", "127.0.0.1")
+    async with start_coturn(tmp_path, tls=files) as running:
         yield running
 
 
