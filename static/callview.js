@@ -242,7 +242,8 @@ export class CallView {
     const allowed = this.call?.mayChat ?? true;
     $("chat-input").disabled = !allowed;
     $("chat-send").disabled = !allowed;
-    $("chat-input").placeholder = allowed ? "Message everyone" : "Chat is off for you";
+    const everyone = this.call?.e2ee ? "Message everyone (end-to-end encrypted)" : "Message everyone";
+    $("chat-input").placeholder = allowed ? everyone : "Chat is off for you";
     $("chat-disabled").hidden = allowed;
   }
 

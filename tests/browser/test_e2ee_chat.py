@@ -34,6 +34,9 @@ async def test_sealed_chat_reads_with_the_passphrase_and_is_stored_sealed(server
         open_room(browsers, server, "Alice", "sealed", PASSPHRASE),
         open_room(browsers, server, "Bob", "sealed", PASSPHRASE),
     )
+    await alice.open_chat()
+    placeholder = await alice.page.get_attribute("#chat-input", "placeholder")
+    assert placeholder == "Message everyone (end-to-end encrypted)"
     await alice.send_chat(SECRET)
     await bob.wait_chat(lambda ms: texts(ms) == [SECRET], "Bob reads Alice's sealed message")
     await bob.send_chat(REPLY)
