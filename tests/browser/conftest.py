@@ -17,7 +17,7 @@ import asyncio
 import itertools
 import tempfile
 import wave
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -343,14 +343,15 @@ async def browsers(
     """``await browsers(name, room)``: a new Chromium that opens ``room`` with autojoin and joins.
 
     ``join=False`` only starts the browser (call ``goto``/``wait_joined`` yourself);
-    ``link=False`` opens ``/?room=`` instead of the room link; other keyword
-    arguments become URL parameters. Every browser is closed at the end.
+    ``link=False`` opens ``/?room=`` instead of the room link; ``chromium_args`` are
+    added to the command line; other keyword arguments become URL parameters. Every
+    browser is closed at the end.
     """
     counter = itertools.count()
     opened: list[BrowserParticipant] = []
     async with AsyncExitStack() as stack, async_playwright() as playwright:
 
-        async def launch(name: str) -> BrowserParticipant:
+        async def launch(name: str, chromium_args: Sequence[str]) -> BrowserParticipant:
             index = next(counter)
             video, audio = fake_media[index % len(fake_media)]
             profile = stack.enter_context(tempfile.TemporaryDirectory(prefix="huddle-chromium-"))
@@ -360,6 +361,7 @@ async def browsers(
                 headless=True,
                 args=[
                     *CHROMIUM_ARGS,
+                    *chromium_args,
                     f"--use-file-for-fake-video-capture={video}",
                     f"--use-file-for-fake-audio-capture={audio}",
                 ],
@@ -374,8 +376,16 @@ async def browsers(
             opened.append(participant)
             return participant
 
-        async def open_participant(name: str, room: str, *, join: bool = True, link: bool = True, **params):
-            participant = await launch(name)
+        async def open_participant(
+            name: str,
+            room: str,
+            *,
+            join: bool = True,
+            link: bool = True,
+            chromium_args: Sequence[str] = (),
+            **params,
+        ):
+            participant = await launch(name, chromium_args)
             if join:
                 await participant.goto(server, room, link=link, **params)
                 await participant.wait_joined()

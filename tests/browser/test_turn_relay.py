@@ -19,6 +19,7 @@ import pytest
 from huddle_client.synthetic import ColourVideoTrack
 from tests import turn_fixtures
 from tests.browser.conftest import close_to, eventually, wait_published
+from tests.browser.relay import FORCE_RELAY, SELECTED_PAIRS
 from tests.conftest import RunningServer
 from tests.media_checks import tracks_by_sender, video_colour
 from tests.turn_fixtures import Coturn, huddle_with_turn
@@ -26,46 +27,6 @@ from tests.turn_fixtures import Coturn, huddle_with_turn
 coturn = turn_fixtures.coturn
 
 BOT_COLOUR = (30, 200, 210)  # cyan: none of the browsers' colours
-
-FORCE_RELAY = """
-(() => {
-  const Native = window.RTCPeerConnection;
-  const relay = (config) => ({ ...(config || {}), iceTransportPolicy: "relay" });
-  window.__relayTest = { connections: [] };
-  class RelayOnly extends Native {
-    constructor(config, ...rest) {
-      super(relay(config), ...rest);
-      window.__relayTest.connections.push(this);
-    }
-    setConfiguration(config) {
-      return super.setConfiguration(relay(config));
-    }
-  }
-  window.RTCPeerConnection = RelayOnly;
-})();
-"""
-
-# For every RTCPeerConnection the page made: its configured policy and ICE
-# servers, and the local and remote candidates of the transport's selected pair.
-SELECTED_PAIRS = """
-async () => Promise.all(window.__relayTest.connections.map(async (pc) => {
-  const stats = [...(await pc.getStats()).values()];
-  const byId = new Map(stats.map((s) => [s.id, s]));
-  const transport = stats.find((s) => s.type === "transport" && s.selectedCandidatePairId);
-  const pair = transport && byId.get(transport.selectedCandidatePairId);
-  const local = pair && byId.get(pair.localCandidateId);
-  const remote = pair && byId.get(pair.remoteCandidateId);
-  const config = pc.getConfiguration();
-  return {
-    policy: config.iceTransportPolicy,
-    urls: (config.iceServers || []).flatMap((s) => [].concat(s.urls)),
-    state: pc.connectionState,
-    local: local ? { type: local.candidateType, relayProtocol: local.relayProtocol ?? null } : null,
-    remote: remote ? { type: remote.candidateType, address: remote.address ?? remote.ip } : null,
-    bytes: pair ? (pair.bytesSent || 0) + (pair.bytesReceived || 0) : 0,
-  };
-}))
-"""
 
 
 @pytest.fixture

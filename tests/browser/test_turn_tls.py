@@ -8,36 +8,31 @@ this one certificate's public key (the flag takes effect because Playwright runs
 Chromium with its own user-data dir): every other certificate is still checked.
 The browser tests' usual flags (tests/browser/conftest.py) are otherwise unchanged.
 
-As in test_turn_relay.py, a test-only init script wraps RTCPeerConnection to set
-``iceTransportPolicy: "relay"``; here it also records candidates and candidate
-errors. Huddle hands out only the ``turns:`` URL.
+As in test_turn_relay.py, a test-only init script (tests/browser/relay.py) wraps
+RTCPeerConnection to set ``iceTransportPolicy: "relay"`` and records candidates and
+candidate errors. Huddle hands out only the ``turns:`` URL.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
-import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, suppress
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from playwright.async_api import async_playwright
 
 from huddle_client.synthetic import ColourVideoTrack
 from tests import turn_fixtures
 from tests.browser.conftest import (
-    CHROMIUM_ARGS,
-    PROBE,
     BrowserParticipant,
     close_to,
     eventually,
     wait_published,
 )
+from tests.browser.relay import FORCE_RELAY, SELECTED_PAIRS
 from tests.conftest import RunningServer
 from tests.media_checks import tracks_by_sender, video_colour
 from tests.turn_fixtures import Coturn, huddle_with_turn
@@ -45,58 +40,6 @@ from tests.turn_fixtures import Coturn, huddle_with_turn
 coturn_tls = turn_fixtures.coturn_tls
 
 BOT_COLOUR = (30, 200, 210)  # cyan: none of the browsers' colours
-
-FORCE_RELAY = """
-(() => {
-  const Native = window.RTCPeerConnection;
-  const relay = (config) => ({ ...(config || {}), iceTransportPolicy: "relay" });
-  const record = { connections: [], candidates: [], errors: [] };
-  window.__relayTest = record;
-  class RelayOnly extends Native {
-    constructor(config, ...rest) {
-      super(relay(config), ...rest);
-      record.connections.push(this);
-      this.addEventListener("icecandidate", (e) => {
-        if (e.candidate && e.candidate.candidate) record.candidates.push(e.candidate.candidate);
-      });
-      this.addEventListener("icecandidateerror", (e) => {
-        record.errors.push({ code: e.errorCode, url: e.url, text: e.errorText });
-      });
-    }
-    setConfiguration(config) {
-      return super.setConfiguration(relay(config));
-    }
-  }
-  window.RTCPeerConnection = RelayOnly;
-})();
-"""
-
-# For every RTCPeerConnection the page made: its configured policy and ICE servers,
-# its states, and the local and remote candidates of the transport's selected pair.
-SELECTED_PAIRS = """
-async () => Promise.all(window.__relayTest.connections.map(async (pc) => {
-  const stats = [...(await pc.getStats()).values()];
-  const byId = new Map(stats.map((s) => [s.id, s]));
-  const transport = stats.find((s) => s.type === "transport" && s.selectedCandidatePairId);
-  const pair = transport && byId.get(transport.selectedCandidatePairId);
-  const local = pair && byId.get(pair.localCandidateId);
-  const remote = pair && byId.get(pair.remoteCandidateId);
-  const config = pc.getConfiguration();
-  return {
-    policy: config.iceTransportPolicy,
-    urls: (config.iceServers || []).flatMap((s) => [].concat(s.urls)),
-    state: pc.connectionState,
-    gathering: pc.iceGatheringState,
-    local: local ? {
-      type: local.candidateType, relayProtocol: local.relayProtocol ?? null, url: local.url ?? null,
-    } : null,
-    remote: remote ? { type: remote.candidateType, address: remote.address ?? remote.ip } : null,
-    bytes: pair ? (pair.bytesSent || 0) + (pair.bytesReceived || 0) : 0,
-  };
-}))
-"""
-
-Launcher = Callable[..., Awaitable[BrowserParticipant]]
 
 
 def spki_sha256(cert_path: Path) -> str:
@@ -115,61 +58,18 @@ async def server(tmp_path: Path, coturn_tls: Coturn) -> AsyncIterator[RunningSer
         yield running
 
 
-@pytest.fixture
-async def relay_browser(
-    fake_media: list[tuple[Path, Path]], chromium: Path, coturn_tls: Coturn
-) -> AsyncIterator[Launcher]:
-    """``await relay_browser(name, trust_coturn=...)``: a relay-only Chromium (not yet on a page),
-    launched as conftest's ``browsers`` does, plus the SPKI pin of coturn's key when trusting."""
-    assert coturn_tls.tls is not None
-    pin = spki_sha256(coturn_tls.tls.cert)
-    counter = itertools.count()
-    opened: list[BrowserParticipant] = []
-    async with AsyncExitStack() as stack, async_playwright() as playwright:
-
-        async def launch(name: str, *, trust_coturn: bool) -> BrowserParticipant:
-            index = next(counter)
-            video, audio = fake_media[index % len(fake_media)]
-            profile = stack.enter_context(tempfile.TemporaryDirectory(prefix="huddle-chromium-"))
-            trust = [f"--ignore-certificate-errors-spki-list={pin}"] if trust_coturn else []
-            context = await playwright.chromium.launch_persistent_context(
-                profile,
-                executable_path=str(chromium),
-                headless=True,
-                args=[
-                    *CHROMIUM_ARGS,
-                    *trust,
-                    f"--use-file-for-fake-video-capture={video}",
-                    f"--use-file-for-fake-audio-capture={audio}",
-                ],
-                viewport={"width": 1280, "height": 720},
-                timeout=30_000,
-            )
-            page = context.pages[0] if context.pages else await context.new_page()
-            participant = BrowserParticipant(name, index, context, page)
-            page.on("console", lambda m: participant.log.append(f"{m.type}: {m.text}"))
-            page.on("pageerror", lambda e: participant.page_errors.append(str(e)))
-            await context.add_init_script(path=str(PROBE))
-            await context.add_init_script(script=FORCE_RELAY)
-            opened.append(participant)
-            return participant
-
-        try:
-            yield launch
-        finally:
-            for p in opened:  # shown by pytest when the test fails
-                print(f"--- {p.name} ({p.participant_id}) console ---", *p.log, sep="\n")
-            for p in opened:
-                with suppress(Exception):
-                    await p.context.close()
+def relay_only(browser: BrowserParticipant) -> Awaitable[None]:
+    return browser.context.add_init_script(script=FORCE_RELAY)
 
 
-async def test_relay_only_chromium_joins_through_coturn_over_tls(server, relay_browser, clients, coturn_tls):
+async def test_relay_only_chromium_joins_through_coturn_over_tls(server, browsers, clients, coturn_tls):
     bot = clients("Bot")
     await bot.join("tls")
     await bot.publish([(ColourVideoTrack(BOT_COLOUR), "camera")])
 
-    alice = await relay_browser("Alice", trust_coturn=True)
+    pin = f"--ignore-certificate-errors-spki-list={spki_sha256(coturn_tls.tls.cert)}"
+    alice = await browsers("Alice", "tls", join=False, chromium_args=[pin])
+    await relay_only(alice)
     await alice.goto(server, "tls")
     await alice.wait_joined()
 
@@ -201,16 +101,15 @@ async def test_relay_only_chromium_joins_through_coturn_over_tls(server, relay_b
     assert errors == [], errors
 
 
-async def test_chromium_not_trusting_coturns_certificate_gets_no_relay(
-    server, relay_browser, clients, coturn_tls
-):
+async def test_chromium_not_trusting_coturns_certificate_gets_no_relay(server, browsers, clients, coturn_tls):
     """The same browser without the pin: allocation over TLS fails (701), there is no
     candidate at all, and no connection gets connected."""
     bot = clients("Bot")
     await bot.join("untrusted")
     await bot.publish([(ColourVideoTrack(BOT_COLOUR), "camera")])
 
-    alice = await relay_browser("Alice", trust_coturn=False)
+    alice = await browsers("Alice", "untrusted", join=False)
+    await relay_only(alice)
     await alice.goto(server, "untrusted")
     await alice.wait_joined()
 
