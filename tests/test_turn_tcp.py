@@ -17,7 +17,7 @@ from huddle_client.synthetic import ColourVideoTrack
 from tests import turn_fixtures
 from tests.conftest import RunningServer
 from tests.media_checks import close_to, video_colour
-from tests.turn_fixtures import Coturn, huddle_with_turn, nominated_pair, relayed_and_direct
+from tests.turn_fixtures import Coturn, exchange_video, huddle_with_turn, nominated_pair, relayed_and_direct
 
 coturn = turn_fixtures.coturn
 
@@ -33,18 +33,10 @@ async def test_relay_only_client_over_turn_tcp_exchanges_media(tcp_turn_server, 
         joined = await relayed.join("tcp")
         (ice_server,) = joined["ice_servers"]
         assert ice_server["urls"] == [f"turn:127.0.0.1:{coturn.port}?transport=tcp"]
-        await direct.join("tcp")
-        await relayed.publish([(ColourVideoTrack((255, 0, 0)), "camera")])
-        await direct.publish([(ColourVideoTrack((0, 0, 255)), "camera")])
-
-        from_relayed = (await direct.wait_for_tracks(1, timeout=20))[0]
-        assert close_to(await video_colour(from_relayed, timeout=20), (255, 0, 0))
-        to_relayed = (await relayed.wait_for_tracks(1, timeout=20))[0]
-        assert close_to(await video_colour(to_relayed, timeout=20), (0, 0, 255))
+        sender, receiver = await exchange_video(relayed, direct, "tcp")
 
         # Both of the relayed client's connections go through coturn, over TCP.
-        (sent,) = [t for t in relayed.publisher_connection.getTransceivers() if t.kind == "video"]
-        for owner in (sent.sender, to_relayed.receiver):
+        for owner in (sender, receiver):
             connection, pair = nominated_pair(owner)
             assert pair.local_candidate.type == "relay"
             assert connection.turn_transport == "tcp"

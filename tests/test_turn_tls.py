@@ -31,8 +31,8 @@ from huddle_client.synthetic import ColourVideoTrack
 from signalling.tls import ensure_self_signed
 from tests import turn_fixtures
 from tests.conftest import RunningServer
-from tests.media_checks import close_to, video_colour
-from tests.turn_fixtures import Coturn, huddle_with_turn, nominated_pair, relayed_and_direct
+from tests.media_checks import video_colour
+from tests.turn_fixtures import Coturn, exchange_video, huddle_with_turn, nominated_pair, relayed_and_direct
 
 coturn_tls = turn_fixtures.coturn_tls
 
@@ -68,18 +68,10 @@ async def test_relay_only_client_over_turns_exchanges_media(
         joined = await relayed.join("tls")
         (ice_server,) = joined["ice_servers"]
         assert ice_server["urls"] == [f"turns:127.0.0.1:{coturn_tls.tls_port}?transport=tcp"]
-        await direct.join("tls")
-        await relayed.publish([(ColourVideoTrack((255, 0, 0)), "camera")])
-        await direct.publish([(ColourVideoTrack((0, 0, 255)), "camera")])
-
-        from_relayed = (await direct.wait_for_tracks(1, timeout=20))[0]
-        assert close_to(await video_colour(from_relayed, timeout=20), (255, 0, 0))
-        to_relayed = (await relayed.wait_for_tracks(1, timeout=20))[0]
-        assert close_to(await video_colour(to_relayed, timeout=20), (0, 0, 255))
+        sender, receiver = await exchange_video(relayed, direct, "tls")
 
         # Both of the relayed client's connections go through coturn, over TLS.
-        (sent,) = [t for t in relayed.publisher_connection.getTransceivers() if t.kind == "video"]
-        for owner in (sent.sender, to_relayed.receiver):
+        for owner in (sender, receiver):
             connection, pair = nominated_pair(owner)
             assert pair.local_candidate.type == "relay"
             assert (connection.turn_ssl, connection.turn_transport) == (True, "tcp")

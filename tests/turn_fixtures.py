@@ -27,10 +27,12 @@ import pytest
 from aioice import stun
 
 from huddle_client import HuddleClient
+from huddle_client.synthetic import ColourVideoTrack
 from signalling.config import Config
 from signalling.tls import TlsFiles, ensure_self_signed
 from signalling.turn import TurnSettings
 from tests.conftest import LOOPBACK, RunningServer, free_port, start_server
+from tests.media_checks import close_to, video_colour
 
 SECRET = "test-turn-secret-5f2c9e7a"
 
@@ -220,3 +222,18 @@ def nominated_pair(sender_or_receiver: object) -> tuple[object, object]:
     pairs = connection._nominated
     assert pairs, "no nominated candidate pair"
     return connection, pairs[1]
+
+
+async def exchange_video(relayed: HuddleClient, direct: HuddleClient, room: str) -> tuple[object, object]:
+    """Join both, publish a red camera from ``relayed`` and a blue one from ``direct``,
+    and check each decodes the other's colour; returns the relayed client's video
+    sender and receiver (to look at their nominated pairs)."""
+    await direct.join(room)
+    await relayed.publish([(ColourVideoTrack((255, 0, 0)), "camera")])
+    await direct.publish([(ColourVideoTrack((0, 0, 255)), "camera")])
+    from_relayed = (await direct.wait_for_tracks(1, timeout=20))[0]
+    assert close_to(await video_colour(from_relayed, timeout=20), (255, 0, 0))
+    to_relayed = (await relayed.wait_for_tracks(1, timeout=20))[0]
+    assert close_to(await video_colour(to_relayed, timeout=20), (0, 0, 255))
+    (sent,) = [t for t in relayed.publisher_connection.getTransceivers() if t.kind == "video"]
+    return sent.sender, to_relayed.receiver

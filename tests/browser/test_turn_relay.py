@@ -16,17 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from huddle_client.synthetic import ColourVideoTrack
 from tests import turn_fixtures
-from tests.browser.conftest import close_to, eventually, wait_published
-from tests.browser.relay import FORCE_RELAY, SELECTED_PAIRS
+from tests.browser.relay import relay_only_call
 from tests.conftest import RunningServer
-from tests.media_checks import tracks_by_sender, video_colour
 from tests.turn_fixtures import Coturn, huddle_with_turn
 
 coturn = turn_fixtures.coturn
-
-BOT_COLOUR = (30, 200, 210)  # cyan: none of the browsers' colours
 
 
 @pytest.fixture
@@ -37,32 +32,9 @@ async def server(tmp_path: Path, coturn: Coturn) -> AsyncIterator[RunningServer]
 
 
 async def test_relay_only_chromium_joins_through_coturn(server, browsers, clients, coturn):
-    bot = clients("Bot")
-    await bot.join("relay")
-    await bot.publish([(ColourVideoTrack(BOT_COLOUR), "camera")])
-
-    alice = await browsers("Alice", "relay", join=False)
-    await alice.context.add_init_script(script=FORCE_RELAY)
-    await alice.goto(server, "relay")
-    await alice.wait_joined()
-
-    # The browser shows the Python client's camera ...
-    await alice.video_flowing(bot.participant_id, colour=BOT_COLOUR)
-    # ... and the Python client decodes the browser's.
-    await wait_published(server, "relay", alice.participant_id, {"camera"})
-    await bot.wait_for_tracks(1, timeout=20)
-    colour = await video_colour(tracks_by_sender(bot)[(alice.participant_id, "video")], timeout=20)
-    assert close_to(colour, alice.colour), colour
-
+    alice, pairs = await relay_only_call(server, browsers, clients, "relay")
     # Both of the page's connections (publisher and subscriber) use a relay
     # candidate from coturn, and media went through the selected pair.
-    pairs = await eventually(
-        alice.page,
-        SELECTED_PAIRS,
-        None,
-        lambda ps: len(ps) >= 2 and all(p["local"] and p["bytes"] > 0 for p in ps),
-        what="Alice's selected candidate pairs",
-    )
     for pair in pairs:
         assert pair["policy"] == "relay", pair
         assert coturn.url in pair["urls"], pair

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -27,19 +27,13 @@ from cryptography.hazmat.primitives import serialization
 from huddle_client.synthetic import ColourVideoTrack
 from tests import turn_fixtures
 from tests.browser.conftest import (
-    BrowserParticipant,
-    close_to,
     eventually,
-    wait_published,
 )
-from tests.browser.relay import FORCE_RELAY, SELECTED_PAIRS
+from tests.browser.relay import BOT_COLOUR, FORCE_RELAY, SELECTED_PAIRS, relay_only_call
 from tests.conftest import RunningServer
-from tests.media_checks import tracks_by_sender, video_colour
 from tests.turn_fixtures import Coturn, huddle_with_turn
 
 coturn_tls = turn_fixtures.coturn_tls
-
-BOT_COLOUR = (30, 200, 210)  # cyan: none of the browsers' colours
 
 
 def spki_sha256(cert_path: Path) -> str:
@@ -58,38 +52,11 @@ async def server(tmp_path: Path, coturn_tls: Coturn) -> AsyncIterator[RunningSer
         yield running
 
 
-def relay_only(browser: BrowserParticipant) -> Awaitable[None]:
-    return browser.context.add_init_script(script=FORCE_RELAY)
-
-
 async def test_relay_only_chromium_joins_through_coturn_over_tls(server, browsers, clients, coturn_tls):
-    bot = clients("Bot")
-    await bot.join("tls")
-    await bot.publish([(ColourVideoTrack(BOT_COLOUR), "camera")])
-
     pin = f"--ignore-certificate-errors-spki-list={spki_sha256(coturn_tls.tls.cert)}"
-    alice = await browsers("Alice", "tls", join=False, chromium_args=[pin])
-    await relay_only(alice)
-    await alice.goto(server, "tls")
-    await alice.wait_joined()
-
-    # The browser shows the Python client's camera ...
-    await alice.video_flowing(bot.participant_id, colour=BOT_COLOUR)
-    # ... and the Python client decodes the browser's.
-    await wait_published(server, "tls", alice.participant_id, {"camera"})
-    await bot.wait_for_tracks(1, timeout=20)
-    colour = await video_colour(tracks_by_sender(bot)[(alice.participant_id, "video")], timeout=20)
-    assert close_to(colour, alice.colour), colour
-
+    alice, pairs = await relay_only_call(server, browsers, clients, "tls", chromium_args=[pin])
     # Both of the page's connections use a relay candidate that coturn allocated
     # over TLS (relayProtocol "tls"), and media went through the selected pair.
-    pairs = await eventually(
-        alice.page,
-        SELECTED_PAIRS,
-        None,
-        lambda ps: len(ps) >= 2 and all(p["local"] and p["bytes"] > 0 for p in ps),
-        what="Alice's selected candidate pairs",
-    )
     for pair in pairs:
         assert pair["policy"] == "relay", pair
         assert pair["urls"] == [coturn_tls.tls_url], pair
@@ -109,7 +76,7 @@ async def test_chromium_not_trusting_coturns_certificate_gets_no_relay(server, b
     await bot.publish([(ColourVideoTrack(BOT_COLOUR), "camera")])
 
     alice = await browsers("Alice", "untrusted", join=False)
-    await relay_only(alice)
+    await alice.context.add_init_script(script=FORCE_RELAY)
     await alice.goto(server, "untrusted")
     await alice.wait_joined()
 
