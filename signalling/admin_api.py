@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 from jsonschema import Draft202012Validator, ValidationError, validators
 
+from .address_limits import address_limits_key
 from .conference import Conference
 from .moderation import Moderation
 from .openapi import MAX_BODY_BYTES, REQUEST_BODIES, document
@@ -46,6 +47,7 @@ STATUS_OF = {
     "room_exists": 409,
     "too_many_rooms": 409,
     "request_too_large": 413,
+    "too_many_requests": 429,
 }
 
 
@@ -95,11 +97,17 @@ def authorize(request: web.Request, server_only: bool) -> AccessToken:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise ProtocolError("token_missing", "send Authorization: Bearer <admin access token>")
-    if len(token) > 8192:
-        raise ProtocolError("token_invalid", "the token is too long")
+    limits = request.app[address_limits_key]
+    address = limits.address(request)
+    refusal = limits.refusal(address, opening_socket=False)
+    if refusal is not None:
+        raise ProtocolError("too_many_requests", refusal)
     try:
+        if len(token) > 8192:
+            raise TokenError("token_invalid", "the token is too long")
         access = request.app[moderation_key].conference.access.verify(token)
     except TokenError as exc:
+        limits.authentication_failed(address)
         raise ProtocolError(exc.code, exc.message) from exc
     if not access.grants.admin:
         raise ProtocolError("permission_denied", "this token has no admin grant")

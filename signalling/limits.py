@@ -126,6 +126,11 @@ class KeyedBuckets:
             bucket = self._buckets[key] = TokenBucket(self._rate, self._clock)
         return bucket.take()
 
+    def exhausted(self, key: str) -> bool:
+        """Whether ``key``'s bucket has no token left (without taking one)."""
+        bucket = self._buckets.get(key)
+        return bucket is not None and bucket.tokens < 1
+
     def __len__(self) -> int:
         return len(self._buckets)
 

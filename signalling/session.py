@@ -16,9 +16,11 @@ from aiohttp import WSMsgType, web
 
 from sfu import MediaError
 
+from .address_limits import AddressLimits, address_limits_key, too_many_requests
 from .conference import Conference, Peer
 from .limits import SignallingLimiter, peek_field
 from .protocol import ProtocolError, error_message, parse_client_message
+from .tokens import TokenError
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +29,14 @@ WS_MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # larger frames close the socket (1009)
 
 
 class Session:
-    def __init__(self, ws: web.WebSocketResponse, conference: Conference) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, conference: Conference, address: str, limits: AddressLimits
+    ) -> None:
         self.ws = ws
         self.conference = conference
+        self.address = address
+        self._limits = limits
+        self._counted_unjoined = False
         self.peer: Peer | None = None
         self._outgoing: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(OUTGOING_QUEUE_LIMIT)
         self._closing: str | None = None
@@ -51,9 +58,12 @@ class Session:
 
     async def run(self) -> None:
         writer = asyncio.create_task(self._write_loop())
+        self._limits.socket_opened(self.address)
+        self._counted_unjoined = True
         try:
             await self._read_loop()
         finally:
+            self._stop_counting_unjoined()
             if self.peer is not None:
                 reason = "left" if self._closing == "left" else "disconnected"
                 await self.conference.leave(self.peer, reason)
@@ -86,6 +96,11 @@ class Session:
                 continue
             await self._handle(msg.data)
 
+    def _stop_counting_unjoined(self) -> None:
+        if self._counted_unjoined:
+            self._counted_unjoined = False
+            self._limits.socket_joined_or_closed(self.address)
+
     def _refuse_over_limit(self, raw: str | bytes) -> None:
         """Drop a message over the rate limit; disconnect a client that keeps flooding."""
         if self._limiter.flooding:
@@ -117,13 +132,21 @@ class Session:
         if kind == "join":
             if self.peer is not None:
                 raise ProtocolError("already_joined", "this connection has already joined a room")
-            self.peer = await self.conference.join(
-                message["room"],
-                message["token"],
-                message.get("name"),
-                self.send,
-                self.disconnect,
-            )
+            try:
+                self.peer = await self.conference.join(
+                    message["room"],
+                    message["token"],
+                    message.get("name"),
+                    self.send,
+                    self.disconnect,
+                )
+            except TokenError as exc:
+                if not self._limits.authentication_failed(self.address):
+                    self.send(error_message(exc.code, exc.message, message.get("request_id")))
+                    self.disconnect("too many failed authentications")
+                    return
+                raise
+            self._stop_counting_unjoined()
             return
         peer = self.peer
         if peer is None:
@@ -161,10 +184,15 @@ class Session:
             await self.ws.close(code=4000, message=self._closing.encode()[:120])
 
 
-async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=WS_MAX_MESSAGE_BYTES)
-    await ws.prepare(request)
+async def websocket_handler(request: web.Request) -> web.StreamResponse:
     from .app import conference_key
 
-    await Session(ws, request.app[conference_key]).run()
+    limits = request.app[address_limits_key]
+    address = limits.address(request)
+    refusal = limits.refusal(address, opening_socket=True)
+    if refusal is not None:
+        return too_many_requests(refusal)  # before the upgrade: no socket, no session
+    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=WS_MAX_MESSAGE_BYTES)
+    await ws.prepare(request)
+    await Session(ws, request.app[conference_key], address, limits).run()
     return ws
