@@ -80,12 +80,13 @@ async def asks_for_passphrase(person: BrowserParticipant) -> None:
 
 
 async def open_room(
-    browsers: Opener, server: RunningServer, name: str, room: str, passphrase: str | None
+    browsers: Opener, server: RunningServer, name: str, room: str, passphrase: str | None, **params: str
 ) -> tuple[BrowserParticipant, Wire]:
-    """Open ``/r/<room>?autojoin=1`` (with ``#e2ee=1`` and the passphrase typed in when given)."""
+    """Open ``/r/<room>?autojoin=1`` (with ``#e2ee=1`` and the passphrase typed in when given;
+    ``params``: more URL parameters, e.g. ``camera="off"``)."""
     person = await browsers(name, room, join=False)
     wire = record_wire(person)
-    query = urlencode({"name": name, "autojoin": "1"})
+    query = urlencode({"name": name, "autojoin": "1", **params})
     url = f"{server.url}/r/{quote(room, safe='')}?{query}" + ("#e2ee=1" if passphrase else "")
     await person.page.goto(url, wait_until="domcontentloaded")
     if passphrase:

@@ -15,6 +15,7 @@ from tests.conftest import wait_until
 SECRET = "Board meeting moved to 9:00 — bring the ünaudited figures"
 REPLY = "Noted <b>thanks</b>"
 UNDECRYPTABLE = "Can't decrypt this message: is the passphrase the same?"
+NO_MEDIA = {"camera": "off", "mic": "off"}  # four pages on two cores: chat only
 
 
 def rows(server, room: str) -> list[tuple[str, str, str, str | None]]:
@@ -31,8 +32,8 @@ def texts(messages: list[dict]) -> list[str | None]:
 async def test_sealed_chat_reads_with_the_passphrase_and_is_stored_sealed(server, browsers, artifacts):
     server.conference.create_room("sealed", SEALED)
     (alice, alice_wire), (bob, _) = await asyncio.gather(
-        open_room(browsers, server, "Alice", "sealed", PASSPHRASE),
-        open_room(browsers, server, "Bob", "sealed", PASSPHRASE),
+        open_room(browsers, server, "Alice", "sealed", PASSPHRASE, **NO_MEDIA),
+        open_room(browsers, server, "Bob", "sealed", PASSPHRASE, **NO_MEDIA),
     )
     await alice.open_chat()
     placeholder = await alice.page.get_attribute("#chat-input", "placeholder")
@@ -57,14 +58,14 @@ async def test_sealed_chat_reads_with_the_passphrase_and_is_stored_sealed(server
 
     # a wrong passphrase shows a note in place of each message, and its own message is
     # a note for the others; a late joiner with the passphrase reads the history
-    carol, _ = await open_room(browsers, server, "Carol", "sealed", WRONG)
+    carol, _ = await open_room(browsers, server, "Carol", "sealed", WRONG, **NO_MEDIA)
     await carol.open_chat()
     await carol.wait_chat(
         lambda ms: texts(ms) == [UNDECRYPTABLE, UNDECRYPTABLE], "Carol sees notes, not the text"
     )
     await carol.send_chat("can anyone read me?")
     await bob.wait_chat(lambda ms: texts(ms) == [SECRET, REPLY, UNDECRYPTABLE], "Bob cannot read Carol")
-    dave, _ = await open_room(browsers, server, "Dave", "sealed", PASSPHRASE)
+    dave, _ = await open_room(browsers, server, "Dave", "sealed", PASSPHRASE, **NO_MEDIA)
     await dave.open_chat()
     await dave.wait_chat(
         lambda ms: texts(ms) == [SECRET, REPLY, UNDECRYPTABLE], "Dave reads the history, not Carol's"
