@@ -113,8 +113,9 @@ class HuddleClient:
         # Declares published media end-to-end encrypted (rooms that require it refuse
         # other media); the caller's tracks must then really carry encrypted frames.
         self.e2ee = e2ee
-        # End-to-end encrypted chat (huddle_client/e2ee.py): our messages are sealed, and
-        # sealed ones we receive get their "text" (or "undecryptable": True).
+        # End-to-end encrypted chat (huddle_client/e2ee.py): our messages are sealed; sealed
+        # ones we receive get the sender's sealed "name" and "text" (or "undecryptable":
+        # True), and ones in the clear are marked "unsealed": True.
         self._chat_passphrase = chat_passphrase
         self._chat_seal: ChatSeal | None = None
         # For https/wss servers whose certificate the default trust store does not hold.
@@ -167,6 +168,10 @@ class HuddleClient:
         In a room with a lobby this waits (up to ``lobby_timeout``) until a room admin
         admits the client; ``in_lobby`` is True meanwhile.
         """
+        if self._chat_passphrase is not None and (self._chat_seal is None or self._chat_seal.room != room):
+            # before joining: events that follow "joined" must not wait for PBKDF2
+            loop = asyncio.get_running_loop()
+            self._chat_seal = await loop.run_in_executor(None, ChatSeal, self._chat_passphrase, room)
         connector = aiohttp.TCPConnector(ssl=self._ssl_context) if self._ssl_context else None
         self._http = aiohttp.ClientSession(connector=connector)
         if self.token is None:
@@ -196,10 +201,8 @@ class HuddleClient:
             message = await self._wait(joined)
         self.room = room
         self.identity = message["identity"]
+        self.name = message["name"]  # the token's name wins over ours
         self.participant_id = message["participant_id"]
-        if self._chat_passphrase is not None and (self._chat_seal is None or self._chat_seal.room != room):
-            loop = asyncio.get_running_loop()
-            self._chat_seal = await loop.run_in_executor(None, ChatSeal, self._chat_passphrase, room)
         self.chat_history = [self._opened(m) for m in message["chat_history"]]
         for p in message["participants"]:
             self._add_participant(p)
@@ -350,7 +353,7 @@ class HuddleClient:
         payload = {"type": "chat", "client_id": client_id, "text": text}
         if self._chat_seal is not None:
             del payload["text"]
-            payload["sealed"] = self._chat_seal.seal(self.identity, client_id, text)
+            payload["sealed"] = self._chat_seal.seal(self.identity, client_id, self.name, text)
         self._chat.send(json.dumps(payload))
         try:
             return await asyncio.wait_for(asyncio.shield(future), self.timeout)
@@ -390,13 +393,15 @@ class HuddleClient:
     def _opened(self, message: dict[str, Any]) -> dict[str, Any]:
         """A stored chat message with a sealed envelope opened into ``text`` when we can."""
         sealed = message.get("sealed")
-        if sealed is None or self._chat_seal is None:
+        if self._chat_seal is None:
             return message
+        if sealed is None:
+            return {**message, "unsealed": True}
         try:
-            text = self._chat_seal.open(message["identity"], message["client_id"], sealed)
+            opened = self._chat_seal.open(message["identity"], message["client_id"], sealed)
         except Undecryptable:
             return {**message, "undecryptable": True}
-        return {**message, "text": text}
+        return {**message, "name": opened.name, "text": opened.text}
 
     # --- leaving ----------------------------------------------------------------
 

@@ -6,7 +6,8 @@ the info ``huddle-e2ee-v1 media`` or ``huddle-e2ee-v1 chat`` gives the AES-256-G
 key for frames or for chat.
 
 A sealed chat message is the unpadded base64url of a random 12-byte IV followed by
-the AES-GCM ciphertext and tag of the UTF-8 text. The additional data binds it to
+the AES-GCM ciphertext and tag of the UTF-8 JSON ``{"name": ..., "text": ...}``: the
+sender's display name travels sealed with the text. The additional data binds it to
 the room, the sender's identity and the message's client id, so the server cannot
 present one person's message as another's or move it to another room unnoticed.
 """
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -29,6 +32,11 @@ IV_LENGTH = 12
 
 class Undecryptable(ValueError):
     """A sealed message that this key does not open (another passphrase, or altered)."""
+
+
+class OpenedChat(NamedTuple):
+    name: str  # as the sender sealed it
+    text: str
 
 
 def derive_key(passphrase: str, room: str, purpose: str) -> bytes:
@@ -55,15 +63,20 @@ class ChatSeal:
         self.room = room
         self._cipher = AESGCM(derive_key(passphrase, room, "chat"))
 
-    def seal(self, identity: str, client_id: str, text: str) -> str:
+    def seal(self, identity: str, client_id: str, name: str, text: str) -> str:
         iv = os.urandom(IV_LENGTH)
-        sealed = self._cipher.encrypt(iv, text.encode(), chat_additional_data(self.room, identity, client_id))
+        plain = json.dumps({"name": name, "text": text}, ensure_ascii=False).encode()
+        sealed = self._cipher.encrypt(iv, plain, chat_additional_data(self.room, identity, client_id))
         return base64.urlsafe_b64encode(iv + sealed).rstrip(b"=").decode()
 
-    def open(self, identity: str, client_id: str, sealed: str) -> str:
+    def open(self, identity: str, client_id: str, sealed: str) -> OpenedChat:
         try:
             data = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
             aad = chat_additional_data(self.room, identity, client_id)
-            return self._cipher.decrypt(data[:IV_LENGTH], data[IV_LENGTH:], aad).decode()
-        except (InvalidTag, ValueError) as exc:
+            content = json.loads(self._cipher.decrypt(data[:IV_LENGTH], data[IV_LENGTH:], aad))
+            opened = OpenedChat(content["name"], content["text"])
+        except (InvalidTag, ValueError, KeyError, TypeError) as exc:
             raise Undecryptable("this message does not open with our key") from exc
+        if not isinstance(opened.name, str) or not isinstance(opened.text, str):
+            raise Undecryptable("the sealed message is not a name and a text")
+        return opened

@@ -145,6 +145,8 @@ export class ChatPanel {
     time.textContent = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     time.title = pending ? "Sending…" : date.toLocaleString();
     li.classList.toggle("undecryptable", Boolean(message.undecryptable));
+    li.classList.toggle("unsealed", Boolean(message.unsealed));
+    sender.title = message.unsealed ? "Not end-to-end encrypted: sent in the clear through the server" : "";
     if (message.undecryptable) text.textContent = "Can't decrypt this message: is the passphrase the same?";
     else text.replaceChildren(...linkify(message.text));
   }

@@ -17,7 +17,7 @@ export class ChatLink {
     this.crypto = crypto;
     this.channel = null;
     this.outbox = new Map(); // client_id -> {clientId, text, payload, sentOn}: not acknowledged yet
-    this.seen = new Set(); // server ids of messages already given to the page
+    this.seen = new Set(); // server ids, and identity + client_id, of messages given to the page
     this.opening = Promise.resolve(); // sealed messages are opened one after another
   }
 
@@ -53,14 +53,25 @@ export class ChatLink {
       own: true,
       pending: true,
     });
-    this.#seal(entry, identity).then(() => this.#flush());
+    this.#seal(entry, identity, name).then(
+      () => this.#flush(),
+      (err) => {
+        console.warn("chat seal", err);
+        this.outbox.delete(clientId);
+        this.emit("notice", { text: "Message not sent: it could not be encrypted", tone: "error" });
+      },
+    );
     return clientId;
   }
 
-  async #seal(entry, identity) {
+  async #seal(entry, identity, name) {
     const crypto = this.crypto();
     entry.payload = crypto
-      ? { type: "chat", client_id: entry.clientId, sealed: await crypto.sealChat(identity, entry.clientId, entry.text) }
+      ? {
+          type: "chat",
+          client_id: entry.clientId,
+          sealed: await crypto.sealChat(identity, entry.clientId, { name, text: entry.text }),
+        }
       : { type: "chat", client_id: entry.clientId, text: entry.text };
   }
 
@@ -107,18 +118,26 @@ export class ChatLink {
     }
   }
 
+  // Each message once: by server id, and by sender and client id (a server replaying a
+  // sealed message under a new id must not show it twice).
   #deliver(message, { history = false, live = false }) {
-    if (this.seen.has(message.id)) return;
+    const sent = `${message.identity}\n${message.client_id}`;
+    if (this.seen.has(message.id) || this.seen.has(sent)) return;
     this.seen.add(message.id);
+    this.seen.add(sent);
     const own = message.identity === this.self().identity;
     const show = (shown) => this.emit("chat", { message: shown, own, pending: false, history, live: live && !own });
+    const crypto = this.crypto();
     if (message.sealed === undefined) {
-      this.opening = this.opening.then(() => show(message));
+      // In an encrypted call a message in the clear is marked: the server wrote or saw it.
+      this.opening = this.opening.then(() => show(crypto ? { ...message, unsealed: true } : message));
       return;
     }
-    const crypto = this.crypto();
     this.opening = this.opening
       .then(() => crypto?.openChat(message.identity, message.client_id, message.sealed) ?? null)
-      .then((text) => show(text === null ? { ...message, text: "", undecryptable: true } : { ...message, text }));
+      .then((opened) =>
+        // The name shown is the one sealed by the sender, not the one the server attached.
+        show(opened ? { ...message, ...opened } : { ...message, text: "", undecryptable: true }),
+      );
   }
 }

@@ -90,14 +90,15 @@ export class FrameCrypto extends Emitter {
     if (!this.protected.has(sender)) this.#attach(sender, { operation: "encrypt", kind });
   }
 
-  // Chat text -> the envelope the server stores: base64url(IV || AES-GCM ciphertext and tag).
-  async sealChat(identity, clientId, text) {
+  // {name, text} -> the envelope the server stores: base64url(IV || AES-GCM ciphertext and
+  // tag) of their JSON. The sender's name is inside, so the server cannot relabel a message.
+  async sealChat(identity, clientId, { name, text }) {
     const iv = crypto.getRandomValues(new Uint8Array(12));
     const additionalData = chatAdditionalData(this.room, identity, clientId);
     const sealed = await crypto.subtle.encrypt(
       { name: "AES-GCM", iv, additionalData },
       this.chatKey,
-      new TextEncoder().encode(text),
+      new TextEncoder().encode(JSON.stringify({ name, text })),
     );
     const out = new Uint8Array(12 + sealed.byteLength);
     out.set(iv);
@@ -105,7 +106,7 @@ export class FrameCrypto extends Emitter {
     return toBase64Url(out);
   }
 
-  // The envelope -> text, or null when it does not open with our key.
+  // The envelope -> {name, text}, or null when it does not open with our key.
   async openChat(identity, clientId, envelope) {
     try {
       const data = fromBase64Url(envelope);
@@ -115,7 +116,8 @@ export class FrameCrypto extends Emitter {
         this.chatKey,
         data.subarray(12),
       );
-      return new TextDecoder().decode(opened);
+      const { name, text } = JSON.parse(new TextDecoder().decode(opened));
+      return typeof name === "string" && typeof text === "string" ? { name, text } : null;
     } catch {
       return null;
     }

@@ -46,13 +46,21 @@ async def test_participants_with_the_passphrase_read_what_the_server_cannot(serv
     ((identity, text, sealed),) = stored_rows(server, "board")
     assert (identity, text) == (ann.identity, "") and sealed
     assert "merger" not in sealed and SECRET.encode() not in sealed.encode()
-    assert ChatSeal(PASSPHRASE, "board").open(ann.identity, acked["client_id"], sealed) == SECRET
+    assert ChatSeal(PASSPHRASE, "board").open(ann.identity, acked["client_id"], sealed) == ("Ann", SECRET)
 
-    # a late joiner with the passphrase reads the history
+    # a late joiner with the passphrase reads the history, and believes the sealed name
+    # over the one the server attaches (here the stored row is relabelled, as a hostile
+    # server would); a message in the clear (the server's own) is marked
+    with sqlite3.connect(server.config.chat_db_path) as db:
+        db.execute("UPDATE chat_messages SET name = 'Mallory' WHERE room = 'board'")
+    db.close()
+    await server.conference.chat.post_system("board", "maintenance at six")
     late = clients("Late", chat_passphrase=PASSPHRASE)
     joined = await late.join("board")
-    assert joined["chat_history"][0]["sealed"] == sealed and "text" in joined["chat_history"][0]
-    assert late.chat_history[0]["text"] == SECRET
+    assert joined["chat_history"][0]["sealed"] == sealed and joined["chat_history"][0]["name"] == "Mallory"
+    first, system = late.chat_history
+    assert (first["name"], first["text"]) == ("Ann", SECRET) and "unsealed" not in first
+    assert system["text"] == "maintenance at six" and system["unsealed"] is True
 
 
 async def test_plain_chat_is_refused_in_an_e2ee_room_and_nothing_is_stored(server, clients):
@@ -99,9 +107,9 @@ async def test_malformed_sealed_chat_gets_a_code_naming_the_message(server, clie
 
 def test_a_sealed_message_opens_only_for_its_sender_message_and_room():
     seal = ChatSeal(PASSPHRASE, "board")
-    sealed = seal.seal("ann", "c1", SECRET)
-    assert seal.open("ann", "c1", sealed) == SECRET
-    assert ChatSeal(PASSPHRASE, "board").seal("ann", "c1", SECRET) != sealed, "a fresh IV every time"
+    sealed = seal.seal("ann", "c1", "Ann", SECRET)
+    assert seal.open("ann", "c1", sealed) == ("Ann", SECRET)
+    assert ChatSeal(PASSPHRASE, "board").seal("ann", "c1", "Ann", SECRET) != sealed, "a fresh IV every time"
     elsewhere = [("bob", "c1", "board"), ("ann", "c2", "board"), ("ann", "c1", "x")]
     for identity, client_id, other_room in elsewhere:
         with pytest.raises(Undecryptable):

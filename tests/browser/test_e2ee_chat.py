@@ -53,7 +53,7 @@ async def test_sealed_chat_reads_with_the_passphrase_and_is_stored_sealed(server
     seal = ChatSeal(PASSPHRASE, "sealed")
     for (identity, client_id, text, sealed), expected in zip(stored, [SECRET, REPLY], strict=True):
         assert text == "" and sealed and "Board" not in sealed and "Noted" not in sealed
-        assert seal.open(identity, client_id, sealed) == expected
+        assert seal.open(identity, client_id, sealed).text == expected
     assert not alice_wire.mentions("Board meeting"), "chat goes on the data channel, sealed"
 
     # a wrong passphrase shows a note in place of each message, and its own message is
@@ -65,10 +65,25 @@ async def test_sealed_chat_reads_with_the_passphrase_and_is_stored_sealed(server
     )
     await carol.send_chat("can anyone read me?")
     await bob.wait_chat(lambda ms: texts(ms) == [SECRET, REPLY, UNDECRYPTABLE], "Bob cannot read Carol")
+    # a hostile server relabels Alice's stored message; the sealed name still says Alice
+    with sqlite3.connect(server.config.chat_db_path) as db:
+        db.execute("UPDATE chat_messages SET name = 'Mallory' WHERE room = 'sealed' AND text = ''")
+    db.close()
     dave, _ = await open_room(browsers, server, "Dave", "sealed", PASSPHRASE, **NO_MEDIA)
     await dave.open_chat()
-    await dave.wait_chat(
+    history = await dave.wait_chat(
         lambda ms: texts(ms) == [SECRET, REPLY, UNDECRYPTABLE], "Dave reads the history, not Carol's"
     )
+    senders = [m["sender"] for m in history]
+    assert senders[0].startswith("Alice") and senders[1].startswith("Bob"), senders
+    assert senders[2].startswith("Mallory"), "an unopened message can only show the server's name"
+    # a message in the clear (the server's own, from the admin API) is marked as such
+    await server.conference.chat.post_system("sealed", "Maintenance at 18:00")
+    await dave.wait_chat(lambda ms: texts(ms)[-1:] == ["Maintenance at 18:00"], "Dave gets the notice")
+    marked = await dave.page.evaluate(
+        "() => [...document.querySelectorAll('#chat-messages .chat-message')]"
+        ".map(m => m.classList.contains('unsealed'))"
+    )
+    assert marked == [False, False, False, True], marked
     await carol.screenshot(artifacts / "e2ee-chat-wrong-passphrase.png", "#chat-panel")
     await dave.screenshot(artifacts / "e2ee-chat.png", "#chat-panel")
