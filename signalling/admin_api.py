@@ -97,17 +97,16 @@ def authorize(request: web.Request, server_only: bool) -> AccessToken:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise ProtocolError("token_missing", "send Authorization: Bearer <admin access token>")
-    limits = request.app[address_limits_key]
-    address = limits.address(request)
-    refusal = limits.refusal(address, opening_socket=False)
-    if refusal is not None:
-        raise ProtocolError("too_many_requests", refusal)
     try:
         if len(token) > 8192:
             raise TokenError("token_invalid", "the token is too long")
         access = request.app[moderation_key].conference.access.verify(token)
     except TokenError as exc:
-        limits.authentication_failed(address)
+        limits = request.app[address_limits_key]
+        if not limits.authentication_failed(limits.address(request)):
+            raise ProtocolError(
+                "too_many_requests", "too many failed authentications from your address; wait a little"
+            ) from exc
         raise ProtocolError(exc.code, exc.message) from exc
     if not access.grants.admin:
         raise ProtocolError("permission_denied", "this token has no admin grant")

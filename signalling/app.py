@@ -12,7 +12,7 @@ from aiohttp import web
 import sfu.network
 
 from .access_store import AccessStore
-from .address_limits import AddressLimits, address_limits_key
+from .address_limits import AddressLimits, address_limits_key, auth_failure_rate
 from .admin_api import add_admin_routes, authorize, error_response
 from .chat_store import ChatStore
 from .conference import Conference
@@ -106,7 +106,7 @@ def build_app(config: Config) -> web.Application:
     sfu.network.use_public_address(config.media_public_address)
     app = web.Application(middlewares=[host_guard(config), origin_guard(config)])
     app[config_key] = config
-    app[address_limits_key] = AddressLimits(behind_proxy=config.behind_proxy)
+    app[address_limits_key] = AddressLimits(config.behind_proxy, auth_failure_rate(config.auth_failures))
     store = ChatStore(config.chat_db_path)
     access_store = AccessStore(config.access_db_path)
     conference = Conference(config, store, access_store)

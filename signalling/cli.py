@@ -130,6 +130,13 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--max-participants", type=int, default=100, help="participants per room")
     serve.add_argument("--max-rooms", type=int, default=1000, help="rooms on this server")
     serve.add_argument(
+        "--auth-failures",
+        type=int,
+        default=30,
+        metavar="N",
+        help="failed token checks one address may make at once (refilled over 15 s); past it, 429",
+    )
+    serve.add_argument(
         "--public-metrics",
         action="store_true",
         help="serve /metrics without a server admin token (for a scraper on a private network)",
@@ -224,6 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         empty_room_timeout=args.empty_room_timeout,
         max_participants_per_room=args.max_participants,
         max_rooms=args.max_rooms,
+        auth_failures=args.auth_failures,
         public_metrics=args.public_metrics,
         turn=turn_settings,
         api_keys=_api_keys(args),

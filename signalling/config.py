@@ -38,6 +38,8 @@ class Config:
     chat_history_on_join: int = 100
     max_participants_per_room: int = 100
     max_rooms: int = 1000
+    # Failed token checks one client address may make in a burst; refilled over 15 s.
+    auth_failures: int = 30
     # API key -> secret pairs that sign access tokens (several during a rotation).
     api_keys: ApiKeys = field(default_factory=ApiKeys)
     # Development only: the page may ask the server for a token (loopback, no keys).

@@ -180,7 +180,9 @@ _ERRORS = {
         "host_not_allowed: addressed to a host name this server does not answer for",
     ),
     "413": _json(_ref("Error"), f"request_too_large: bodies are limited to {MAX_BODY_BYTES} bytes"),
-    "429": _json(_ref("Error"), "too_many_requests: too many failed authentications from this address"),
+    "429": _json(
+        _ref("Error"), "too_many_requests: a failing token from an address with many failed authentications"
+    ),
 }
 _NOT_FOUND = {"404": _json(_ref("Error"), "unknown_room, unknown_participant or unknown_track")}
 

@@ -189,7 +189,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
 
     limits = request.app[address_limits_key]
     address = limits.address(request)
-    refusal = limits.refusal(address, opening_socket=True)
+    refusal = limits.socket_refusal(address)
     if refusal is not None:
         return too_many_requests(refusal)  # before the upgrade: no socket, no session
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=WS_MAX_MESSAGE_BYTES)
