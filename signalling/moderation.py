@@ -61,10 +61,11 @@ class Moderation:
     async def kick(self, room_id: str, identity: str) -> None:
         """Remove a participant; the token it joined with is refused until it expires."""
         peer = self.participant(room_id, identity)
-        await self.conference.access.revoke(peer.token)
+        on_disk = self.conference.access.revoke(peer.token)  # refused at once, stored meanwhile
         peer.send({"type": "error", "code": "kicked", "message": "a room admin removed you from the room"})
         await self.conference.leave(peer, "kicked")
         peer.disconnect("removed by an admin")
+        await on_disk
 
     def mute_track(self, room_id: str, identity: str, track_id: str, muted: bool = True) -> None:
         peer = self.participant(room_id, identity)
@@ -81,7 +82,7 @@ class Moderation:
         was_subscribing = peer.grants.subscribe
         peer.grants = grants
         room = self.room(room_id)
-        await conference.access.change_grants(room_id, peer.token, grants)
+        on_disk = conference.access.change_grants(room_id, peer.token, grants)  # holds at once
         if peer.admitted:
             withdrawn = [
                 t.info.track_id for t in peer.tracks.values() if not grants.may_publish(t.info.source)
@@ -96,6 +97,7 @@ class Moderation:
             conference.refresh_token(peer)  # a reconnect token with the new grants
             if grants.admin:
                 conference.send_lobby(room, [peer])
+        await on_disk
         return peer
 
     async def post_system_message(self, room_id: str, text: str) -> dict[str, Any]:
