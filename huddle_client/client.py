@@ -317,6 +317,7 @@ class HuddleClient:
             pc = self._subscriber
             offered = {t["mid"]: t for t in message["tracks"]}
             await pc.setRemoteDescription(RTCSessionDescription(message["sdp"], "offer"))
+            hooks.route_retransmissions(pc)
             listed = {t["track_id"] for t in message["tracks"]}
             for transceiver in pc.getTransceivers():
                 info = offered.get(transceiver.mid or "")

@@ -20,7 +20,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import is_rtx
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdtlstransport import RTCDtlsTransport
@@ -79,6 +79,35 @@ async def send_rtcp_from_receiver(receiver: RTCRtpReceiver, packet: AnyRtcpPacke
 async def request_keyframe(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
     """Send a PLI for ``media_ssrc`` to the publisher of ``receiver``."""
     await receiver._send_rtcp_pli(media_ssrc)
+
+
+def route_retransmissions(pc: RTCPeerConnection) -> None:
+    """Let retransmissions (RTX) reach their receiver on every transport of ``pc``.
+
+    aiortc's RTP router knows each receiver's media SSRC only and routes any other
+    SSRC by payload type, which is ambiguous as soon as two video m-lines share the
+    RTX payload type: it dropped those retransmissions. A lost packet then stayed
+    lost, and an aiortc receiver held every later frame behind the hole until its
+    512-packet jitter buffer overflowed (half a minute at a low frame rate). This
+    falls back to the receivers' own RTX SSRC maps (from the SDP's FID groups).
+    """
+    for transceiver in pc.getTransceivers():
+        router = transceiver.receiver.transport._rtp_router
+        if getattr(router, "huddle_routes_rtx", False):
+            continue
+        route_by_table = router.route_rtp
+
+        def route_rtp(packet: RtpPacket, router: Any = router, route_by_table: Any = route_by_table) -> Any:
+            receiver = route_by_table(packet)
+            if receiver is None:
+                for candidate in router.receivers:
+                    if packet.ssrc in getattr(candidate, "_RTCRtpReceiver__rtx_ssrc", {}):
+                        router.ssrc_table[packet.ssrc] = candidate
+                        return candidate
+            return receiver
+
+        router.route_rtp = route_rtp
+        router.huddle_routes_rtx = True
 
 
 def rtcp_ssrc(receiver: RTCRtpReceiver) -> int | None:

@@ -83,6 +83,7 @@ class PublisherConnection:
                 await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             except Exception as exc:
                 raise InvalidSdp(f"offer rejected: {exc}") from exc
+            hooks.route_retransmissions(pc)
 
             media_by_mid = {m.rtp.muxId: m for m in description.media}
             by_mid = {t.info.mid: t for t in self.uptracks.values()}

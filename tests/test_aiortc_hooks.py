@@ -19,6 +19,7 @@ from aiortc.rtp import RtcpSrPacket
 import sfu.network
 from huddle_client.synthetic import ColourVideoTrack, ToneAudioTrack
 from tests.conftest import wait_until
+from tests.media_checks import first_frames
 
 
 def test_pinned_versions():
@@ -51,7 +52,7 @@ def test_receiver_routes_through_instance_handler():
 
 def test_private_state_names():
     receiver_init = inspect.getsource(RTCRtpReceiver.__init__)
-    for name in ("self.__remote_streams", "self.__rtcp_ssrc"):
+    for name in ("self.__remote_streams", "self.__rtcp_ssrc", "self.__rtx_ssrc"):
         assert name in receiver_init, f"RTCRtpReceiver lost {name}"
     sender_init = inspect.getsource(RTCRtpSender.__init__)
     for name in ("self.__ntp_timestamp", "self.__rtp_timestamp", "self.__octet_count", "self.__packet_count"):
@@ -62,6 +63,9 @@ def test_private_state_names():
     dtls_init = inspect.getsource(RTCDtlsTransport.__init__)
     assert "self._rtp_header_extensions_map" in dtls_init
     assert "self._rtp_router" in dtls_init and hasattr(RtpRouter, "register_sender")
+    router_init = inspect.getsource(RtpRouter.__init__)
+    assert "self.receivers" in router_init and "self.ssrc_table" in router_init
+    assert "def route_rtp" in inspect.getsource(RtpRouter)
     transceiver_init = inspect.getsource(RTCRtpTransceiver.__init__)
     assert "self._codecs" in transceiver_init and "self._headerExtensions" in transceiver_init
 
@@ -148,3 +152,38 @@ def test_aioice_host_candidate_binding_is_where_sfu_network_replaces_it():
     assert "await self.__gather()" in inspect.getsource(aiortc.RTCPeerConnection.setLocalDescription)
     assert "_connection.gather_candidates()" in inspect.getsource(RTCIceGatherer.gather)
     assert "self._connection" in inspect.getsource(RTCIceGatherer.__init__)  # tests/test_media_ports.py
+
+
+async def test_a_lost_packet_is_retransmitted_to_the_right_one_of_two_video_receivers(clients):
+    """With two video m-lines sharing the RTX payload type, aiortc's router alone dropped
+    retransmissions (hooks.route_retransmissions): one lost packet then stalled that
+    receiver's frames until its 512-packet jitter buffer overflowed, about 34 s at 15 fps."""
+    alice, bob = clients("Alice"), clients("Bob")
+    await alice.join("rtx")
+    await bob.join("rtx")
+    await alice.publish(
+        [(ColourVideoTrack((200, 30, 30)), "camera"), (ColourVideoTrack((30, 30, 200)), "screen")]
+    )
+    received = await bob.wait_for_tracks(2, timeout=15)
+    screen = next(t for t in received if t.source == "screen")
+    await first_frames(screen, 3)
+
+    receiver = screen.receiver
+    rtx_to_media = receiver._RTCRtpReceiver__rtx_ssrc  # noqa: SLF001
+    assert len(rtx_to_media) == 1, "the SFU offers RTX (an FID group) for the screen"
+    ((rtx_ssrc, media_ssrc),) = rtx_to_media.items()
+    transport = receiver.transport
+    deliver = transport._handle_rtp_data
+    dropped: list[int] = []
+
+    async def lose_one(data: bytes, arrival_time_ms: int) -> None:
+        if not dropped and int.from_bytes(data[8:12], "big") == media_ssrc:
+            dropped.append(int.from_bytes(data[2:4], "big"))
+            return
+        await deliver(data, arrival_time_ms)
+
+    transport._handle_rtp_data = lose_one
+    await wait_until(lambda: dropped, timeout=5)
+    # a second's worth of frames keeps coming: the hole was filled by a retransmission
+    await first_frames(screen, 15, timeout=5)
+    assert rtx_ssrc in receiver._RTCRtpReceiver__remote_streams, "the RTX stream reached the receiver"  # noqa: SLF001
