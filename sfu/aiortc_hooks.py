@@ -10,6 +10,9 @@ machinery and cuts the media path at two points:
   transport's ``_send_rtp`` (which applies the subscriber's SRTP), while the
   sender's own loop sits idle on a track that never yields a frame.
 
+One fix on top, for the SFU and the Python client alike: retransmissions (RTX)
+are routed to their receiver by its RTX SSRC (``route_retransmissions``).
+
 The names used here are private to aiortc 1.16.0, which ``pyproject.toml`` pins;
 ``tests/test_aiortc_hooks.py`` fails if an upgrade moves any of them.
 """
