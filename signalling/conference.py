@@ -141,7 +141,7 @@ class Conference:
             "chat_history": [m.to_json() for m in history],
         }
         if peer.is_admin:
-            joined["lobby"] = [self._waiting_json(p) for p in room.lobby.values()]
+            joined["lobby"] = [p.who() for p in room.lobby.values()]
         peer.send(joined)
         self.refresh_token(peer)
         if not peer.grants.hidden:
@@ -373,18 +373,13 @@ class Conference:
 
     def send_lobby(self, room: Room, admins: list[Peer]) -> None:
         """Tell these admins who is waiting in the room's lobby."""
-        waiting = [self._waiting_json(p) for p in room.lobby.values()]
+        waiting = [p.who() for p in room.lobby.values()]
         for admin in admins:
             admin.send({"type": "lobby_update", "waiting": waiting})
 
-    @staticmethod
-    def _waiting_json(peer: Peer) -> dict[str, Any]:
-        return {"participant_id": peer.participant_id, "identity": peer.identity, "name": peer.name}
-
     def _notify_track(self, event: str, peer: Peer, track: PublishedTrack, **details: Any) -> None:
-        participant = {"participant_id": peer.participant_id, "identity": peer.identity, "name": peer.name}
         self._notify(
-            event, {"room": peer.room_id, "participant": participant, "track": track.to_json(), **details}
+            event, {"room": peer.room_id, "participant": peer.who(), "track": track.to_json(), **details}
         )
 
     def _notify(self, event: str, details: dict[str, Any]) -> None:

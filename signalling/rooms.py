@@ -68,13 +68,12 @@ class Peer:
     def is_admin(self) -> bool:
         return self.grants.admin
 
+    def who(self) -> dict[str, Any]:
+        """Who this is, without tracks (lobby lists, track events)."""
+        return {"participant_id": self.participant_id, "identity": self.identity, "name": self.name}
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "participant_id": self.participant_id,
-            "identity": self.identity,
-            "name": self.name,
-            "tracks": [t.to_json() for t in self.tracks.values()],
-        }
+        return {**self.who(), "tracks": [t.to_json() for t in self.tracks.values()]}
 
     def to_admin_json(self) -> dict[str, Any]:
         """What the admin API shows: the public view plus grants and state."""
