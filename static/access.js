@@ -13,12 +13,7 @@ export function mayPublish(grants, source) {
 // At join: devices we may not publish are let go before the publisher is made.
 export function applyGrants(call, grants) {
   call.grants = grants ? { ...grants, publish: [...grants.publish] } : null;
-  const { media } = call;
-  for (const source of Object.keys(SOURCES)) if (!call.mayPublish(source)) media.drop(source);
-  if (media.local.screen && !call.mayPublish("screen")) {
-    media.local.screen.stop();
-    media.local.screen = null;
-  }
+  for (const source of ["microphone", "camera", "screen"]) if (!call.mayPublish(source)) call.media.drop(source);
   call.emit("grants", call.grants);
   call.emit("local");
 }

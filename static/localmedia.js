@@ -149,7 +149,7 @@ export class LocalMedia {
     this.local[source]?.stop();
     this.local[source] = null;
     if (source === "microphone") this.micMuted = true;
-    else this.cameraOff = true;
+    else if (source === "camera") this.cameraOff = true;
   }
 
   stopAll() {
