@@ -292,11 +292,11 @@ export class Call extends Emitter {
       if (this.state !== "reconnecting") return; // left meanwhile
       this.#teardown();
       this.lastError = err;
-      if (err.fatal) {
+      if (ENDED_BY_HOST.has(err.code)) {
+        this.#endedByHost(err);
+      } else if (err.fatal) {
         this.failure = err;
-        if (ENDED_BY_HOST.has(err.code)) this.#stopLocal();
         this.#setState("failed");
-        if (ENDED_BY_HOST.has(err.code)) this.emit("ended", err);
       } else {
         this.#scheduleReconnect();
       }
@@ -414,8 +414,7 @@ export class Call extends Emitter {
     if (m.name) this.name = m.name;
     this.room = m.room;
     this.iceServers = m.ice_servers ?? [];
-    this.roomOptions = m.room_options ?? {};
-    if (this.roomOptions.e2ee_required && !this.e2ee) {
+    if (m.room_options?.e2ee_required && !this.e2ee) {
       // Without the passphrase we could only publish media the room refuses: stop here.
       this.#send({ type: "leave" });
       this.joinWait?.reject(new CallError("e2ee_passphrase_required", "this room requires end-to-end encryption"));
