@@ -35,8 +35,7 @@ class Session:
         self.ws = ws
         self.conference = conference
         self.address = address
-        self._limits = limits
-        self._counted_unjoined = False
+        self._limits = limits  # this socket counts as unjoined for its address while peer is None
         self.peer: Peer | None = None
         self._outgoing: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(OUTGOING_QUEUE_LIMIT)
         self._closing: str | None = None
@@ -59,12 +58,12 @@ class Session:
     async def run(self) -> None:
         writer = asyncio.create_task(self._write_loop())
         self._limits.socket_opened(self.address)
-        self._counted_unjoined = True
         try:
             await self._read_loop()
         finally:
-            self._stop_counting_unjoined()
-            if self.peer is not None:
+            if self.peer is None:
+                self._limits.socket_joined_or_closed(self.address)
+            else:
                 reason = "left" if self._closing == "left" else "disconnected"
                 await self.conference.leave(self.peer, reason)
             self.disconnect("closed")
@@ -95,11 +94,6 @@ class Session:
                 self._refuse_over_limit(msg.data)
                 continue
             await self._handle(msg.data)
-
-    def _stop_counting_unjoined(self) -> None:
-        if self._counted_unjoined:
-            self._counted_unjoined = False
-            self._limits.socket_joined_or_closed(self.address)
 
     def _refuse_over_limit(self, raw: str | bytes) -> None:
         """Drop a message over the rate limit; disconnect a client that keeps flooding."""
@@ -146,7 +140,7 @@ class Session:
                     self.disconnect("too many failed authentications")
                     return
                 raise
-            self._stop_counting_unjoined()
+            self._limits.socket_joined_or_closed(self.address)
             return
         peer = self.peer
         if peer is None:
