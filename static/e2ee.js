@@ -5,7 +5,7 @@
 //
 // Events: "status" (a participant's media started or stopped decrypting).
 
-import { Emitter } from "./util.js";
+import { Emitter, fromBase64Url, toBase64Url } from "./util.js";
 
 // PBKDF2 work factor for HMAC-SHA-256 (OWASP's 2023 recommendation): guessing
 // passphrases offline from recorded media costs this much per guess.
@@ -50,17 +50,6 @@ export async function deriveKeys(passphrase, room) {
 // server can neither read it nor pass it off as someone else's or another room's.
 const chatAdditionalData = (room, identity, clientId) =>
   new TextEncoder().encode(`huddle-chat-v1\n${room}\n${identity}\n${clientId}`);
-
-const toBase64Url = (bytes) =>
-  btoa(String.fromCharCode(...bytes))
-    .replaceAll("+", "-")
-    .replaceAll("/", "_")
-    .replace(/=+$/, "");
-
-function fromBase64Url(text) {
-  const binary = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
-  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
-}
 
 export class FrameCrypto extends Emitter {
   static async create(passphrase, room) {

@@ -6,6 +6,8 @@
 //    POST /api/dev/token. Any other server answers 404 there: the page then asks
 //    for an invitation link.
 
+import { fromBase64Url } from "./util.js";
+
 const STORAGE_PREFIX = "huddle.token.";
 
 export class TokenError extends Error {
@@ -32,8 +34,7 @@ export function takeLinkToken(room) {
 // The claims of a JWT, unverified: the page only reads its own name and room from them.
 export function tokenClaims(token) {
   try {
-    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    return JSON.parse(decodeURIComponent(escape(atob(part))));
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(fromBase64Url(token.split(".")[1])));
   } catch {
     return {};
   }

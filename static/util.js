@@ -19,6 +19,18 @@ export function h(tag, attributes = {}, ...children) {
   return element;
 }
 
+// Bytes <-> base64url without padding (JWT parts, sealed chat envelopes).
+export const toBase64Url = (bytes) =>
+  btoa(String.fromCharCode(...bytes))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replace(/=+$/, "");
+
+export function fromBase64Url(text) {
+  const binary = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+}
+
 export function randomId(bytes = 9) {
   const values = crypto.getRandomValues(new Uint8Array(bytes));
   return Array.from(values, (b) => b.toString(16).padStart(2, "0")).join("");
