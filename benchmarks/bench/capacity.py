@@ -9,7 +9,6 @@ The search stops at the first step that does not hold; the report names the last
 from __future__ import annotations
 
 import argparse
-import functools
 import math
 import sys
 from collections.abc import Callable
@@ -17,7 +16,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .compare import RunScenario
-from .runner import run_scenario
 from .scenarios import Scenario, Target
 
 REACHED_MAXIMUM = "reached --capacity-max"
@@ -175,13 +173,16 @@ def selected(args: argparse.Namespace) -> bool:
 
 
 async def run_mode(
-    args: argparse.Namespace, scenario: Scenario, target: Target, progress: Callable[..., Any]
+    args: argparse.Namespace,
+    scenario: Scenario,
+    target: Target,
+    run: RunScenario,
+    progress: Callable[..., Any],
 ) -> tuple[list[dict[str, Any]], None, dict[str, Any]]:
     start = args.capacity_start
     if start is None:
         start = getattr(scenario, parameter_for(scenario))
     bounds = Bounds(max_loss=args.max_loss / 100, max_p95_latency_ms=args.max_latency)
-    run = functools.partial(run_scenario, delay=args.debug_hold_ms / 1000, cache_dir=args.cache_dir)
     try:
         runs, result = await search(
             scenario, target, run, start, args.capacity_step, args.capacity_max, bounds, progress

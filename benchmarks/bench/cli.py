@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import capacity, compare
+from .compare import RunScenario
 from .report import build_report, write_report
 from .runner import Progress, run_scenario
 from .scenarios import Scenario, Target, VideoSpec
@@ -42,10 +43,10 @@ class Mode:
     name: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     selected: Callable[[argparse.Namespace], bool]
-    run: Callable[[argparse.Namespace, Scenario, Target, Progress], Awaitable[ModeResult]]
+    run: Callable[[argparse.Namespace, Scenario, Target, RunScenario, Progress], Awaitable[ModeResult]]
 
 
-def scenario_runner(args: argparse.Namespace) -> Callable[..., Awaitable[dict[str, Any]]]:
+def scenario_runner(args: argparse.Namespace) -> RunScenario:
     """``run_scenario(scenario, target, progress=...)`` with this command's --cache-dir and debug options."""
 
     async def run(scenario: Scenario, target: Target, progress: Progress | None = None) -> dict[str, Any]:
@@ -57,9 +58,9 @@ def scenario_runner(args: argparse.Namespace) -> Callable[..., Awaitable[dict[st
 
 
 async def _run_once(
-    args: argparse.Namespace, scenario: Scenario, target: Target, progress: Progress
+    args: argparse.Namespace, scenario: Scenario, target: Target, run: RunScenario, progress: Progress
 ) -> ModeResult:
-    return [await scenario_runner(args)(scenario, target, progress)], None, None
+    return [await run(scenario, target, progress=progress)], None, None
 
 
 PLAIN = Mode("plain", lambda parser: None, lambda args: True, _run_once)
@@ -231,11 +232,12 @@ async def run_all(args: argparse.Namespace, command: list[str]) -> list[Path]:
     target = target_from_args(args)
     scenarios = scenarios_from_args(args)
     mode = next(m for m in MODES if m.selected(args))
+    run = scenario_runner(args)
     progress = ProgressLine()
     written = []
     for index, scenario in enumerate(scenarios):
         started = time.time()
-        runs, comparison, capacity = await mode.run(args, scenario, target, progress)
+        runs, comparison, capacity = await mode.run(args, scenario, target, run, progress)
         report = build_report(scenario, runs, command, comparison, capacity, started_at=started)
         paths = write_report(report, _out_dir(args.out, scenario, index, len(scenarios)))
         print(f"{scenario.name or scenario.kind}: {paths['summary']}", flush=True)

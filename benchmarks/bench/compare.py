@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import functools
 import os
 import shlex
 import signal
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..processes import free_port, wait_healthy
-from .runner import run_scenario
 from .scenarios import Scenario, Target
 
 RunScenario = Callable[..., Awaitable[dict[str, Any]]]  # runner.run_scenario(scenario, target, progress=...)
@@ -292,12 +290,15 @@ def side_from_args(command: str | None, url: str | None, credentials: Target, op
 
 
 async def run_mode(
-    args: argparse.Namespace, scenario: Scenario, target: Target, progress: Callable[..., Any]
+    args: argparse.Namespace,
+    scenario: Scenario,
+    target: Target,
+    run: RunScenario,
+    progress: Callable[..., Any],
 ) -> tuple[list[dict[str, Any]], dict[str, Any], None]:
     if getattr(args, "capacity", False):
         raise SystemExit("huddle bench: --capacity and --compare/--server-a/--server-b do not go together")
     side_a = side_from_args(args.server_a, args.url, target, "--url or --server-a")
     side_b = side_from_args(args.server_b, args.compare, target, "a URL (--compare URL_B) or --server-b")
-    run = functools.partial(run_scenario, delay=args.debug_hold_ms / 1000, cache_dir=args.cache_dir)
     runs, result = await run_compare(scenario, side_a, side_b, run, rounds=args.rounds, progress=progress)
     return runs, result, None
