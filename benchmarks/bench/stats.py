@@ -76,15 +76,6 @@ class Samples:
             if slot < MAX_SAMPLES:
                 self.kept[slot] = value
 
-    def summary(self) -> dict[str, Any]:
-        """Percentiles from the kept values; count, max and mean exact."""
-        result = percentiles(self.kept)
-        if self.count:
-            result.update(
-                count=self.count, max=round(self.maximum or 0.0, 3), mean=round(self.total / self.count, 3)
-            )
-        return result
-
     def to_json(self) -> dict[str, Any]:
         return {
             "kept": [round(v, 3) for v in self.kept],

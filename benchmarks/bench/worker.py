@@ -122,7 +122,6 @@ class Worker:
             "joined": len(joined),
             "failed": self.failed,
             "ready": all(p.ready() for p in joined) and len(joined) + self.failed == len(self.participants),
-            "packets": sum(t.packets for p in self.participants for t in p.tracks.values()),
         }
 
     def start_window(self) -> None:
