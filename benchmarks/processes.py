@@ -19,6 +19,8 @@ from typing import Any
 
 import aiohttp
 
+from .bench.metrics import parse_prometheus
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 STOP_TIMEOUT = 10.0
 
@@ -114,13 +116,7 @@ class ServerProcess:
         timeout = aiohttp.ClientTimeout(total=10)
         async with session.get(self.url + "/metrics", timeout=timeout) as response:
             response.raise_for_status()
-            text = await response.text()
-        values = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, value = line.rsplit(" ", 1)
-                values[name] = float(value)
-        return values
+            return parse_prometheus(await response.text())
 
 
 async def wait_healthy(url: str, process: asyncio.subprocess.Process, log: Path, timeout: float) -> None:
