@@ -3,7 +3,7 @@
 // Message text is untrusted: it is only ever set with textContent; http(s) URLs become
 // links through the DOM, never through HTML.
 
-import { h } from "./util.js";
+import { formatTime, h } from "./util.js";
 
 const URL_PATTERN = /\bhttps?:\/\/[^\s<>"'`]+/gi;
 const GROUP_SECONDS = 5 * 60;
@@ -142,7 +142,7 @@ export class ChatPanel {
     sender.textContent = message.name; // untrusted: text only
     const date = new Date(message.ts * 1000);
     time.dateTime = date.toISOString();
-    time.textContent = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    time.textContent = formatTime(date);
     time.title = pending ? "Sending…" : date.toLocaleString();
     li.classList.toggle("undecryptable", Boolean(message.undecryptable));
     li.classList.toggle("unsealed", Boolean(message.unsealed));
