@@ -26,9 +26,7 @@ from cryptography.hazmat.primitives import serialization
 
 from huddle_client.synthetic import ColourVideoTrack
 from tests import turn_fixtures
-from tests.browser.conftest import (
-    eventually,
-)
+from tests.browser.conftest import eventually
 from tests.browser.relay import BOT_COLOUR, FORCE_RELAY, SELECTED_PAIRS, relay_only_call
 from tests.conftest import RunningServer
 from tests.turn_fixtures import Coturn, huddle_with_turn
