@@ -36,27 +36,17 @@ CREATE TABLE IF NOT EXISTS grant_changes (
 """
 
 
-class AccessStore:
+class AccessStore(SqliteThread):
     def __init__(self, path: Path) -> None:
-        self._sqlite = SqliteThread(path, SCHEMA, "access-store")
+        super().__init__(path, SCHEMA, "access-store")
         self._revoked: dict[str, float] = {}  # revocation id -> until (epoch seconds)
         self._grants: dict[tuple[str, str], tuple[Grants, float]] = {}  # (room, revocation id) -> ...
 
     async def open(self) -> None:
-        await self._sqlite.open()
-        revoked, grants = await self._sqlite.run(self._load, time.time())
+        await super().open()
+        revoked, grants = await self.run(self._load, time.time())
         self._revoked.update(revoked)
         self._grants.update(grants)
-
-    async def close(self) -> None:
-        await self._sqlite.close()
-
-    async def __aenter__(self) -> AccessStore:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     # --- revocations --------------------------------------------------------------
 
@@ -72,7 +62,7 @@ class AccessStore:
         done when it is on disk."""
         until = max(self._revoked.get(revocation_id, 0.0), until)
         self._revoked[revocation_id] = until
-        return asyncio.wrap_future(self._sqlite.submit(self._save_revocation, revocation_id, until))
+        return asyncio.wrap_future(self.submit(self._save_revocation, revocation_id, until))
 
     # --- grant changes ------------------------------------------------------------
 
@@ -93,7 +83,7 @@ class AccessStore:
         """Replace the tokens' grants in ``room`` until ``until`` (memory now, disk by the future)."""
         self._grants[(room, revocation_id)] = (grants, until)
         claim = json.dumps(grants.to_claim())
-        return asyncio.wrap_future(self._sqlite.submit(self._save_grants, room, revocation_id, claim, until))
+        return asyncio.wrap_future(self.submit(self._save_grants, room, revocation_id, claim, until))
 
     def extend_grants(self, room: str, revocation_id: str, until: float) -> asyncio.Future[None] | None:
         """Keep a grant change at least until ``until`` (a new reconnect token lives that long)."""
@@ -105,7 +95,7 @@ class AccessStore:
     # --- on the database thread ---------------------------------------------------
 
     def _load(self, now: float) -> tuple[dict[str, float], dict[tuple[str, str], tuple[Grants, float]]]:
-        db = self._sqlite.db
+        db = self.db
         db.execute("DELETE FROM revocations WHERE until <= ?", (now,))
         db.execute("DELETE FROM grant_changes WHERE until <= ?", (now,))
         revoked = dict(db.execute("SELECT revocation_id, until FROM revocations").fetchall())
@@ -118,14 +108,14 @@ class AccessStore:
         return revoked, grants
 
     def _save_revocation(self, revocation_id: str, until: float) -> None:
-        self._sqlite.db.execute(
+        self.db.execute(
             "INSERT INTO revocations (revocation_id, until) VALUES (?, ?)"
             " ON CONFLICT (revocation_id) DO UPDATE SET until = max(until, excluded.until)",
             (revocation_id, until),
         )
 
     def _save_grants(self, room: str, revocation_id: str, claim: str, until: float) -> None:
-        self._sqlite.db.execute(
+        self.db.execute(
             "INSERT INTO grant_changes (room, revocation_id, grants, until) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (room, revocation_id)"
             " DO UPDATE SET grants = excluded.grants, until = excluded.until",

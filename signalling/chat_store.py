@@ -66,22 +66,9 @@ class ChatMessage:
 _COLUMNS = "id, room, identity, participant_id, name, client_id, text, ts, sealed"
 
 
-class ChatStore:
+class ChatStore(SqliteThread):
     def __init__(self, path: Path) -> None:
-        self._sqlite = SqliteThread(path, SCHEMA, "chat-store", migrate=add_sealed_column)
-
-    async def open(self) -> None:
-        await self._sqlite.open()
-
-    async def close(self) -> None:
-        await self._sqlite.close()
-
-    async def __aenter__(self) -> ChatStore:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+        super().__init__(path, SCHEMA, "chat-store", migrate=add_sealed_column)
 
     async def append(
         self,
@@ -95,13 +82,11 @@ class ChatStore:
     ) -> tuple[ChatMessage, bool]:
         """Store a message (``text``, or ``sealed`` with ``text`` empty); returns it and
         whether it is new (False for a resend)."""
-        return await self._sqlite.run(
-            self._append, room, identity, participant_id, name, client_id, text, sealed
-        )
+        return await self.run(self._append, room, identity, participant_id, name, client_id, text, sealed)
 
     async def recent(self, room: str, limit: int) -> list[ChatMessage]:
         """The last ``limit`` messages of a room, oldest first."""
-        return await self._sqlite.run(self._recent, room, limit)
+        return await self.run(self._recent, room, limit)
 
     def _append(
         self,
@@ -113,7 +98,7 @@ class ChatStore:
         text: str,
         sealed: str | None,
     ) -> tuple[ChatMessage, bool]:
-        db = self._sqlite.db
+        db = self.db
         cursor = db.execute(
             "INSERT OR IGNORE INTO chat_messages"
             " (room, identity, participant_id, name, client_id, text, ts, sealed)"
@@ -128,7 +113,7 @@ class ChatStore:
         return ChatMessage(*row), created
 
     def _recent(self, room: str, limit: int) -> list[ChatMessage]:
-        rows = self._sqlite.db.execute(
+        rows = self.db.execute(
             f"SELECT {_COLUMNS} FROM chat_messages WHERE room = ? ORDER BY id DESC LIMIT ?",
             (room, limit),
         ).fetchall()

@@ -12,12 +12,14 @@ import sqlite3
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 T = TypeVar("T")
 
 
 class SqliteThread:
+    """The base of Huddle's stores: ``open``/``close`` or ``async with``; ``run`` work on the thread."""
+
     def __init__(
         self,
         path: Path,
@@ -38,6 +40,13 @@ class SqliteThread:
         if self._db is not None:
             await self.run(self._close)
         self._executor.shutdown(wait=True)
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
 
     def submit(self, function: Callable[..., T], *args: Any) -> Future[T]:
         """Run ``function(*args)`` on the database thread, after everything submitted before."""
