@@ -16,11 +16,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 
 from benchmarks.bench import cli
 from benchmarks.bench.plan import plan_participants
+from benchmarks.bench.report import validate
 from benchmarks.bench.runner import run_scenario
 from benchmarks.bench.scenarios import Scenario, Target, VideoSpec
 from signalling.tokens import Grants, mint_token
@@ -29,16 +29,10 @@ from tests.conftest import ServerProcess, free_port
 pytestmark = pytest.mark.timeout(120)
 
 REPO = Path(__file__).resolve().parent.parent
-SCHEMA = json.loads((REPO / "benchmarks/bench/report_schema.json").read_text())
 API_KEY = "benchkey"
 API_SECRET = "bench-secret-0123456789abcdef0123456789"
 SMALL_VIDEO = VideoSpec(width=320, height=180, fps=30, bitrate=300_000)
 HELD_MS = 250.0
-
-
-def assert_valid(instance: Any, definition: str | None = None) -> None:
-    schema = SCHEMA if definition is None else {"$ref": f"#/$defs/{definition}", "$defs": SCHEMA["$defs"]}
-    jsonschema.Draft202012Validator(schema).validate(instance)
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +66,7 @@ async def test_meeting_counts_every_packet_and_chat_message_and_agrees_with_the_
         Target(url=server_process.url),
         cache_dir=clips,
     )
-    assert_valid(run, "run")
+    validate(run, "run")
     assert run["errors"] == []
     # 3 participants, each receiving the other two's video and audio
     assert run["tracks_expected"] == 12
@@ -113,7 +107,7 @@ async def test_latency_grows_by_a_known_hold_and_audio_only_rooms_carry_audio_tr
     plain = await run_scenario(audio, target, cache_dir=clips)
     held = await run_scenario(audio, target, cache_dir=clips, delay=HELD_MS / 1000)
     for run in (plain, held):
-        assert_valid(run, "run")
+        validate(run, "run")
         assert run["tracks_expected"] == run["tracks_received"] == 6
         assert {t["kind"] for t in run["tracks"]} == {"audio"}
         assert run["totals"]["lost"] == 0
@@ -146,7 +140,7 @@ async def test_token_command_admits_broadcast_subscribers_to_a_server_with_keys(
         Target(url=keyed_server.url, token_command=command, metrics_token=server_admin_token()),
         cache_dir=clips,
     )
-    assert_valid(run, "run")
+    validate(run, "run")
     assert run["errors"] == []
     assert run["server"]["packets_out"] > 0
     assert run["joins"]["succeeded"] == 4
@@ -172,7 +166,7 @@ async def test_cli_mints_tokens_with_an_api_key_and_reports_without_the_secret_o
     ]
     assert await asyncio.wait_for(asyncio.to_thread(cli.main, argv), 90) == 0
     report = json.loads((out / "report.json").read_text())
-    assert_valid(report)
+    validate(report)
     (run,) = report["runs"]
     assert run["tracks_expected"] == run["tracks_received"] == 4
     assert run["chat"]["delivered"] == run["chat"]["expected_deliveries"] > 0
