@@ -19,11 +19,12 @@ def default_cache_dir() -> Path:
 
 def video_clip(spec: VideoSpec, cache_dir: Path) -> EncodedClip:
     name = f"{spec.codec.lower()}-{spec.width}x{spec.height}-{spec.fps}fps-{spec.bitrate}bps-{CLIP_SECONDS}s"
-    mime_type = "video/H264" if spec.codec == "H264" else "video/VP8"
     return cached_clip(
         cache_dir,
         name,
-        lambda: encode_video_clip(mime_type, CLIP_SECONDS, spec.width, spec.height, spec.fps, spec.bitrate),
+        lambda: encode_video_clip(
+            f"video/{spec.codec}", CLIP_SECONDS, spec.width, spec.height, spec.fps, spec.bitrate
+        ),
     )
 
 

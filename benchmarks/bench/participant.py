@@ -18,12 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiortc import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
 from benchmarks.counting import StreamCounter
 from huddle_client import HuddleClient, HuddleError, RemoteTrack
 from huddle_client.replay import EncodedClip, add_replay_transceiver
-from sfu.codecs import h264_is_keyframe_start, vp8_is_keyframe_start
+from sfu.codecs import keyframe_detector
 
 from .plan import ParticipantPlan
 from .stamping import TRAILER_SIZE, StampingReplaySender, now_us, read_stamp
@@ -31,10 +32,6 @@ from .stats import Jitter, Samples
 from .tokens import TokenSource
 
 CLOCK_RATES = {"audio": 48000, "video": 90000}
-KEYFRAME_DETECTORS: dict[str, Callable[[bytes], bool]] = {
-    "VP8": vp8_is_keyframe_start,
-    "H264": h264_is_keyframe_start,
-}
 JOIN_TIMEOUT = 20.0
 CHAT_TAG = "hb"
 
@@ -229,7 +226,11 @@ class SyntheticParticipant:
         if stats is None:
             assert self.client is not None
             owner = self.client.participants.get(remote.participant_id)
-            keyframe = KEYFRAME_DETECTORS.get(self.media.codec) if remote.kind == "video" else None
+            keyframe = None
+            if remote.kind == "video":
+                keyframe = keyframe_detector(
+                    RTCRtpCodecParameters(f"video/{self.media.codec}", CLOCK_RATES["video"])
+                )
             publisher = owner.identity if owner else remote.participant_id
             stats = self.tracks[remote.track_id] = TrackStats(
                 self.plan.name, publisher, remote.kind, keyframe
