@@ -21,16 +21,16 @@ import tomllib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from . import capacity, compare
 from .compare import RunScenario
 from .report import build_report, write_report
 from .runner import Progress, run_scenario
-from .scenarios import Scenario, Target, VideoSpec
+from .scenarios import Scenario, ScenarioKind, Target, VideoSpec
 from .tokens import keys_from_env
 
-KINDS = ("meeting", "broadcast", "rooms", "audio", "chat")
+KINDS = get_args(ScenarioKind)
 DEFAULT_CHAT_RATE = 10.0  # the chat scenario's messages/s when none is given
 
 ModeResult = tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, Any] | None]

@@ -23,10 +23,7 @@ class ParticipantPlan:
 
 
 def tracks_per_publisher(scenario: Scenario) -> int:
-    if scenario.kind == "chat":
-        return 0
-    video = scenario.video is not None and scenario.kind != "audio"
-    return int(video) + int(scenario.audio)
+    return int(scenario.sent_video is not None) + int(scenario.sends_audio)
 
 
 def plan_participants(scenario: Scenario, room_prefix: str) -> list[ParticipantPlan]:

@@ -46,12 +46,12 @@ def _worker_specs(
     delay: float,
 ) -> list[dict[str, Any]]:
     count = max(1, min(scenario.processes, len(plans)))
-    video = None if scenario.kind in ("audio", "chat") or scenario.video is None else asdict(scenario.video)
+    video = None if scenario.sent_video is None else asdict(scenario.sent_video)
     common = {
         "url": target.url.rstrip("/"),
         "tokens": asdict(TokenSource.for_target(target)),
         "video": video,
-        "audio": scenario.audio and scenario.kind != "chat",
+        "audio": scenario.sends_audio,
         "cache_dir": str(cache_dir),
         "run_tag": run_tag,
         "seed": scenario.seed,

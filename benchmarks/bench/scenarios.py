@@ -41,6 +41,15 @@ class Scenario:
     chat_rate: float = 0.0
     processes: int = 2
 
+    @property
+    def sent_video(self) -> VideoSpec | None:
+        """The video publishers send: none in the audio and chat scenarios."""
+        return None if self.kind in ("audio", "chat") else self.video
+
+    @property
+    def sends_audio(self) -> bool:
+        return self.audio and self.kind != "chat"
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["name"] = self.name or self.kind
