@@ -95,7 +95,6 @@ def judge(run: dict[str, Any], bounds: Bounds) -> str | None:
 def capacity_object(parameter: str, bounds: Bounds, steps: list[dict[str, Any]]) -> dict[str, Any]:
     """The report's ``capacity`` object: held is the highest load held below the first that failed."""
     failed = next((i for i, step in enumerate(steps) if not step["held"]), len(steps))
-    held = [step["value"] for step in steps[:failed] if step["held"]]
     stop = REACHED_MAXIMUM
     if failed < len(steps):
         stop = f"at {steps[failed]['value']:g}: {steps[failed]['reason']}"
@@ -103,7 +102,7 @@ def capacity_object(parameter: str, bounds: Bounds, steps: list[dict[str, Any]])
         "parameter": parameter,
         "bounds": bounds.to_json(),
         "steps": steps,
-        "held": held[-1] if held else None,
+        "held": steps[failed - 1]["value"] if failed else None,
         "stop_reason": stop,
     }
 
