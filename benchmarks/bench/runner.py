@@ -24,7 +24,7 @@ from . import metrics
 from .clips import audio_clip, default_cache_dir, video_clip
 from .plan import ParticipantPlan, plan_participants
 from .results import RunContext, build_run
-from .scenarios import Scenario, Target, VideoSpec
+from .scenarios import Scenario, Target
 from .tokens import TokenSource, metrics_headers
 from .workers import WorkerPool
 
@@ -61,10 +61,10 @@ def _worker_specs(
     return [{**common, "participants": [p.to_json() for p in plans[i::count]]} for i in range(count)]
 
 
-def _prepare_clips(spec: dict[str, Any], cache: Path) -> None:
-    if spec["video"] is not None:
-        video_clip(VideoSpec(**spec["video"]), cache)
-    if spec["audio"]:
+def _prepare_clips(scenario: Scenario, cache: Path) -> None:
+    if scenario.sent_video is not None:
+        video_clip(scenario.sent_video, cache)
+    if scenario.sends_audio:
         audio_clip(cache)
 
 
@@ -144,7 +144,7 @@ async def run_scenario(
     async with aiohttp.ClientSession(headers=metrics_headers(target, lifetime)) as http:  # /metrics only
         report({"phase": "starting", "joined": 0, "total": len(plans), "elapsed": 0.0})
         # Encoded here, once, before the workers load them from the cache.
-        await asyncio.to_thread(_prepare_clips, specs[0], cache)
+        await asyncio.to_thread(_prepare_clips, scenario, cache)
         async with WorkerPool(specs) as pool:
             t0 = time.time() + RAMP_START_DELAY
             await pool.all("join", t0=t0)
