@@ -13,12 +13,10 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from .summary import run_name  # noqa: E402
+
 WIDTH_PX, HEIGHT_PX, DPI = 800, 450, 100
 CHARTS = ("bitrate", "loss", "latency", "server_cpu")
-
-
-def run_name(run: dict[str, Any]) -> str:
-    return run.get("label") or run["target"]
 
 
 def new_chart(title: str, xlabel: str, ylabel: str) -> tuple[Figure, Axes]:
