@@ -16,7 +16,6 @@ from matplotlib.figure import Figure  # noqa: E402
 from .summary import run_name  # noqa: E402
 
 WIDTH_PX, HEIGHT_PX, DPI = 800, 450, 100
-CHARTS = ("bitrate", "loss", "latency", "server_cpu")
 
 
 def new_chart(title: str, xlabel: str, ylabel: str) -> tuple[Figure, Axes]:
