@@ -95,7 +95,10 @@ def route_retransmissions(pc: RTCPeerConnection) -> None:
     falls back to the receivers' own RTX SSRC maps (from the SDP's FID groups).
     """
     for transceiver in pc.getTransceivers():
-        router = transceiver.receiver.transport._rtp_router
+        transport = transceiver.receiver.transport
+        if transport is None:  # aiortc leaves it unset for some malformed offers
+            continue
+        router = transport._rtp_router
         if getattr(router, "huddle_routes_rtx", False):
             continue
         route_by_table = router.route_rtp

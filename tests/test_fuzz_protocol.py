@@ -256,3 +256,19 @@ async def test_garbled_offers_get_an_answer_or_a_coded_error_and_the_call_goes_o
     finally:
         await prober.close()
         await call.close()
+
+
+async def test_an_offer_whose_first_m_line_is_gone_gets_a_coded_error(server):
+    """Found by the fuzzer: without its first ``m=`` line an offer's audio attributes
+    (``a=mid:0`` among them) fall to the session level, and aiortc makes a transceiver
+    it gives no transport; the RTX routing hook then raised, answering internal_error."""
+    prober = Prober(server.url)
+    lines = (await real_offer()).splitlines()
+    del lines[next(i for i, line in enumerate(lines) if line.startswith("m="))]
+    try:
+        await prober.connect()
+        tracks = [{"mid": "0", "source": "microphone"}, {"mid": "1", "source": "camera"}]
+        reply = await prober.offer("\r\n".join(lines) + "\r\n", tracks, False)
+    finally:
+        await prober.close()
+    assert reply["type"] == "publish_answer" or reply["code"] != "internal_error", reply
